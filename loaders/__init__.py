@@ -1,0 +1,1 @@
+"""Bitrix24 REST client and the deduplicating loader."""

@@ -1,0 +1,1 @@
+"""Offline identifier checks (inn) and the EGRUL registry gate (egrul)."""
