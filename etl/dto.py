@@ -74,3 +74,37 @@ class Reject:
     reason: str
     detail: str = ""
     raw: Any = field(default=None, compare=False)
+
+
+# --- (de)serialisation, for parked (pending) records and debugging output --------------------------
+
+def to_json_dict(obj: Company | Contact) -> dict[str, Any]:
+    """A JSON-safe dict of a Company/Contact, tagged with its type; inverse of `from_json_dict`."""
+    out: dict[str, Any] = {"type": type(obj).__name__}
+    for name in obj.__slots__:  # type: ignore[attr-defined]
+        value = getattr(obj, name)
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = [
+                {"e164": v.e164, "ext": v.ext, "kind": v.kind} if isinstance(v, Phone)
+                else {"bik": v.bik, "account": v.account, "corr_account": v.corr_account,
+                      "bank_name": v.bank_name} if isinstance(v, BankAccount)
+                else v
+                for v in value
+            ]
+        out[name] = value
+    return out
+
+
+def from_json_dict(data: dict[str, Any]) -> Company | Contact:
+    data = dict(data)
+    kind = data.pop("type")
+    cls = {"Company": Company, "Contact": Contact}[kind]
+    if data.get("updated_at"):
+        data["updated_at"] = datetime.fromisoformat(data["updated_at"])
+    data["phones"] = tuple(Phone(**p) for p in data.get("phones") or ())
+    data["emails"] = tuple(data.get("emails") or ())
+    if cls is Company:
+        data["bank_accounts"] = tuple(BankAccount(**b) for b in data.get("bank_accounts") or ())
+    return cls(**data)

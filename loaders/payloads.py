@@ -1,0 +1,153 @@
+"""What we write to Bitrix24 for a company (card, requisite, bank details, address) and a contact.
+
+Pure functions from DTOs to Bitrix24 field maps (reference/bitrix24.md §6), plus the content hash
+that lets a rerun send nothing when nothing changed, and the enrichment diff that fills blanks and
+adds new phones/e-mails to an existing entity without overwriting anything.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from etl.dto import Company, Contact
+
+ORIGINATOR_ID = "crm-etl"
+ENTITY_COMPANY = 4
+ENTITY_REQUISITE = 8
+ADDRESS_LEGAL = 6
+PRESET_XML_COMPANY = "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#"
+PRESET_XML_INDIVIDUAL = "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#"
+
+
+def company_identity(inn: str) -> str:
+    return f"company:{inn}"
+
+
+def _ext_comment(phones) -> str:
+    exts = [f"{p.e164} доб. {p.ext}" for p in phones if p.ext]
+    return ("Добавочные: " + "; ".join(exts)) if exts else ""
+
+
+def company_fields(c: Company, identity: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "TITLE": c.name or c.full_name or c.inn,
+        "COMPANY_TYPE": "CUSTOMER",
+        "OPENED": "Y",
+        "ORIGINATOR_ID": ORIGINATOR_ID,
+        "ORIGIN_ID": identity,
+    }
+    if c.phones:
+        fields["PHONE"] = [{"VALUE": p.e164, "VALUE_TYPE": p.kind or "WORK"} for p in c.phones]
+    if c.emails:
+        fields["EMAIL"] = [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in c.emails]
+    if c.address:
+        fields["ADDRESS"] = c.address
+    comment = _ext_comment(c.phones)
+    if comment:
+        fields["COMMENTS"] = comment
+    return fields
+
+
+def requisite_fields(c: Company, company_ref: Any, preset_id: Any, director: str = "") -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "ENTITY_TYPE_ID": ENTITY_COMPANY,
+        "ENTITY_ID": company_ref,
+        "PRESET_ID": preset_id,
+        "NAME": (c.name or c.inn)[:255],
+        "ORIGINATOR_ID": ORIGINATOR_ID,
+        "RQ_INN": c.inn,
+    }
+    if c.is_sole_proprietor:
+        if c.ogrn:
+            f["RQ_OGRNIP"] = c.ogrn
+        if c.full_name:
+            f["RQ_NAME"] = c.full_name
+    else:
+        for key, value in (("RQ_KPP", c.kpp), ("RQ_OGRN", c.ogrn), ("RQ_COMPANY_NAME", c.name),
+                           ("RQ_COMPANY_FULL_NAME", c.full_name), ("RQ_DIRECTOR", director)):
+            if value:
+                f[key] = value
+    return f
+
+
+def bankdetail_fields(bank, requisite_ref: Any) -> dict[str, Any]:
+    f = {"ENTITY_ID": requisite_ref, "COUNTRY_ID": 1, "NAME": (bank.bank_name or "Расчётный счёт")[:255],
+         "RQ_BIK": bank.bik, "RQ_ACC_NUM": bank.account, "RQ_ACC_CURRENCY": "RUB"}
+    if bank.bank_name:
+        f["RQ_BANK_NAME"] = bank.bank_name
+    if bank.corr_account:
+        f["RQ_COR_ACC_NUM"] = bank.corr_account
+    return f
+
+
+def address_fields(address: str, requisite_ref: Any) -> dict[str, Any]:
+    return {"TYPE_ID": ADDRESS_LEGAL, "ENTITY_TYPE_ID": ENTITY_REQUISITE, "ENTITY_ID": requisite_ref,
+            "ADDRESS_1": address[:1000]}
+
+
+def contact_fields(c: Contact, identity: str, company_id: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {
+        "NAME": c.first_name, "LAST_NAME": c.last_name, "SECOND_NAME": c.middle_name,
+        "TYPE_ID": "CLIENT", "OPENED": "Y",
+        "ORIGINATOR_ID": ORIGINATOR_ID, "ORIGIN_ID": identity,
+    }
+    f = {k: v for k, v in f.items() if v}
+    if not (c.first_name or c.last_name):
+        f["NAME"] = c.emails[0] if c.emails else (c.phones[0].e164 if c.phones else "—")
+    if c.position:
+        f["POST"] = c.position
+    if company_id is not None:
+        f["COMPANY_ID"] = company_id
+    if c.phones:
+        f["PHONE"] = [{"VALUE": p.e164, "VALUE_TYPE": p.kind or "WORK"} for p in c.phones]
+    if c.emails:
+        f["EMAIL"] = [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in c.emails]
+    comment = _ext_comment(c.phones)
+    if comment:
+        f["COMMENTS"] = comment
+    return f
+
+
+def payload_hash(*parts: Any) -> str:
+    """Stable hash of what we would write (order of dict keys irrelevant)."""
+    blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha1(blob.encode("utf-8")).hexdigest()
+
+
+# --- enrichment of an entity that already exists in the CRM -------------------------------------
+
+_DIGITS = re.compile(r"\D+")
+
+
+def _phone_key(value: str) -> str:
+    d = _DIGITS.sub("", value or "")
+    return d[-10:] if len(d) >= 10 else d
+
+
+def enrichment(current: dict[str, Any], desired: dict[str, Any],
+               fill: tuple[str, ...]) -> dict[str, Any]:
+    """The update that fills blank fields of `current` from `desired` and appends phones and
+    e-mails that `current` lacks. Never overwrites a non-blank value. Empty dict = nothing to do."""
+    update: dict[str, Any] = {}
+    for key in fill:
+        want, have = desired.get(key), current.get(key)
+        blank = have is None or have == [] or (isinstance(have, str) and not have.strip())
+        if want and blank:
+            update[key] = want
+    have_phones = {_phone_key(p.get("VALUE", "")) for p in current.get("PHONE") or []}
+    new_phones = [p for p in desired.get("PHONE") or [] if _phone_key(p["VALUE"]) not in have_phones]
+    if new_phones:
+        update["PHONE"] = new_phones
+    have_emails = {(e.get("VALUE") or "").strip().lower() for e in current.get("EMAIL") or []}
+    new_emails = [e for e in desired.get("EMAIL") or [] if e["VALUE"].lower() not in have_emails]
+    if new_emails:
+        update["EMAIL"] = new_emails
+    return update
+
+
+COMPANY_FILL = ("TITLE", "ADDRESS", "COMMENTS", "COMPANY_TYPE")
+CONTACT_FILL = ("NAME", "LAST_NAME", "SECOND_NAME", "POST", "COMPANY_ID")
+REQUISITE_FILL = ("RQ_KPP", "RQ_OGRN", "RQ_OGRNIP", "RQ_COMPANY_NAME", "RQ_COMPANY_FULL_NAME",
+                  "RQ_DIRECTOR", "RQ_NAME")
