@@ -1,0 +1,119 @@
+"""Text repair and whitespace cleaning.
+
+Shop A stores two encodings side by side in latin1 columns (cp1251 bytes from the old PHP site,
+UTF-8 bytes from the 2021+ admin panel); shop B and others may hand us strings that were already
+decoded with the wrong codec (mojibake). `decode_legacy` turns both into proper text:
+
+* bytes: strict UTF-8 first, else cp1251 (a cp1251 Russian text is practically never valid UTF-8:
+  its lower-case letters are UTF-8 lead bytes that need continuation bytes);
+* str: three kinds of mojibake are repaired, each by re-encoding with the codec that was wrongly
+  used and decoding with the right one (registry reference, section 7):
+
+  =====================================  ==================  ==========================================
+  what happened                          looks like          repair
+  =====================================  ==================  ==========================================
+  UTF-8 bytes read as latin-1 / cp1252   ``ÐžÐžÐž``          encode latin-1 / cp1252, decode UTF-8
+  cp1251 bytes read as latin-1 / cp1252  ``ÎÎÎ "Ðîìàøêà"``  encode latin-1 / cp1252, decode cp1251
+  UTF-8 bytes read as cp1251             ``РћРћРћ``          encode cp1251, decode UTF-8
+  =====================================  ==================  ==========================================
+
+  A repair is accepted only when the strict decode succeeds (UTF-8 routes) or the result is mostly
+  Cyrillic (the cp1251 route), so correct text (Cyrillic, ``Café Müller GmbH``) stays unchanged.
+  ftfy's "sloppy" codecs supply the byte tables that also cover the bytes the standard codecs leave
+  undefined. A string that is not suspicious (pure ASCII, or no character a mojibake is made of)
+  is returned after one regex search: about a microsecond.
+"""
+from __future__ import annotations
+
+import re
+
+import ftfy.bad_codecs  # noqa: F401 - registers the sloppy-windows-125x codecs
+
+_CP1251_HIGH = bytes(range(0x80, 0xC0)).decode("sloppy-windows-1251")
+# Latin-1 letters À..ÿ: a cp1251 Cyrillic letter (0xC0-0xFF) or a UTF-8 lead byte (Ð, Ñ) read as
+# latin-1/cp1252. Or: Р/С (UTF-8 lead bytes 0xD0/0xD1 read as cp1251) followed by a character
+# from cp1251's 0x80-0xBF half (a UTF-8 continuation byte read as cp1251).
+_SUSPECT = re.compile("[\u00c0-\u00ff]|[РС][" + re.escape(_CP1251_HIGH) + "\ufffd]")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060\ufeff\ufffe\uffff]+")
+_CYRILLIC_SHARE = 0.6
+
+
+def _cyrillic_share(text: str) -> float:
+    letters = cyrillic = 0
+    for ch in text:
+        if ch.isalpha():
+            letters += 1
+            if "\u0400" <= ch <= "\u04ff":
+                cyrillic += 1
+    return cyrillic / letters if letters else 0.0
+
+
+def _latin_bytes(text: str) -> bytes | None:
+    """The bytes `text` was decoded from, if it was decoded as latin-1 or cp1252."""
+    for codec in ("latin-1", "sloppy-windows-1252"):
+        try:
+            return text.encode(codec)
+        except UnicodeEncodeError:
+            continue
+    return None
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo a wrong decode (see the module docstring); correct text comes back unchanged."""
+    if text.isascii() or not _SUSPECT.search(text):
+        return text
+    raw = _latin_bytes(text)
+    if raw is not None:
+        try:
+            return raw.decode("utf-8")               # UTF-8 read as latin-1/cp1252
+        except UnicodeDecodeError:
+            fixed = raw.decode("sloppy-windows-1251")  # cp1251 read as latin-1/cp1252
+            return fixed if _cyrillic_share(fixed) > _CYRILLIC_SHARE else text
+    try:
+        # UTF-8 read as cp1251; U+FFFD can only stand for 0x98, the one byte cp1251 leaves undefined
+        raw = text.replace("\ufffd", "\x98").encode("sloppy-windows-1251")
+        fixed = raw.decode("utf-8")
+    except UnicodeError:
+        return text
+    return fixed if _cyrillic_share(fixed) > _CYRILLIC_SHARE else text
+
+
+def decode_legacy(value: bytes | bytearray | memoryview | str | None) -> str:
+    """Proper text from shop bytes (strict UTF-8, else cp1251) or from a possibly mis-decoded str.
+
+    Numbers become their decimal text (a sandbox database may hand an INN back as an int). Any
+    other type raises TypeError: the caller turns it into a `bad_record` naming the field.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return repair_mojibake(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("sloppy-windows-1251")
+        return repair_mojibake(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise TypeError(f"expected text, got {type(value).__name__}")
+
+
+def clean_text(text: str | None) -> str:
+    """Drop control characters (NUL included), collapse every run of whitespace (NBSP, tabs,
+    newlines, ...) to one space, trim."""
+    if not text:
+        return ""
+    if not text.isprintable():
+        text = _CONTROL.sub("", text)
+    return " ".join(text.split())
+
+
+def text_of(value: bytes | str | None) -> str:
+    """`clean_text(decode_legacy(value))`: the one call a transformer makes per text field."""
+    if value is None:
+        return ""
+    return clean_text(decode_legacy(value))
