@@ -18,7 +18,7 @@ The registry is JSON lines, one DaData `data` object per line. Loading parses ev
 from a memory map, so a 200k-line file costs little memory.
 
 Admin routes (besides the base's health/faults):
-  GET    /_sandbox/stats   counters (requests, lookups, found, not_found, rate_limited,
+  GET    /_sandbox/stats   counters (requests, lookups, found, not_found, suggestions, rate_limited,
                            unauthorized, forbidden, quota_exhausted, ..., connections,
                            in_flight, max_in_flight) and registry size
   DELETE /_sandbox/stats   reset the counters
@@ -247,7 +247,7 @@ class EgrulService:
         self.registry.close()
 
 
-STAT_KEYS = ("requests", "lookups", "found", "not_found", "rate_limited", "unauthorized",
+STAT_KEYS = ("requests", "lookups", "found", "not_found", "suggestions", "rate_limited", "unauthorized",
              "forbidden", "quota_exhausted", "bad_request", "method_not_allowed", "not_found_path",
              "too_large", "connections", "max_in_flight")
 
@@ -335,6 +335,7 @@ class EgrulHandler(SandboxHandler):
             found = self._find(request)
         svc.count("lookups")
         svc.count("found" if found else "not_found")
+        svc.count("suggestions", len(found))
         self.send_json(200, {"suggestions": [suggestion(d) for d in found]})
 
     @staticmethod
@@ -414,6 +415,12 @@ class EgrulServer(RunningServer):
     takes as CRM_ETL_EGRUL_URL (it posts to `{base_url}/findById/party`)."""
 
     service: EgrulService
+
+    def __init__(self, httpd: SandboxHTTPServer) -> None:
+        super().__init__(httpd)
+        # serve_forever's default 0.5 s poll makes every stop() take half a second
+        self.thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="EgrulService", daemon=True)
 
     @property
     def tokens(self) -> frozenset[str]:

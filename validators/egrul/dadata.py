@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
-from tenacity import wait_exponential_jitter
+from tenacity import (RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential,
+                      wait_random)
 
 from etl.secrets import Secret, redact_url, scrub
 from validators.egrul.provider import LookupFailed, LookupResult, ProviderRefused, Status
@@ -107,7 +107,8 @@ class DadataProvider:
         self._shown_url = redact_url(self._endpoint)
         self._auth = _TokenAuth(token)
         self._limiter = RateLimiter(rate, burst) if rate else None
-        self._backoff = wait_exponential_jitter(initial=backoff, max=max_backoff, jitter=backoff)
+        # backoff, 2*backoff, 4*backoff ... (capped) plus up to `backoff` of random jitter
+        self._backoff = wait_exponential(multiplier=backoff, max=max_backoff) + wait_random(0, backoff)
         self._max_backoff = max_backoff
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=concurrency, pool_block=True, max_retries=0)
@@ -164,7 +165,7 @@ class DadataProvider:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(exc.retry_after, self._max_backoff)
-        return self._backoff(state)
+        return min(self._backoff(state), self._max_backoff)
 
     @staticmethod
     def _log_retry(state: RetryCallState) -> None:
