@@ -31,8 +31,13 @@ def _register() -> None:
 
     main.add_command(check_inn_command)
     for module, attr in (
+        ("etl.commands.full", "full_command"),
+        ("etl.commands.inspect", "report_command"),
+        ("etl.commands.inspect", "rejects_command"),
+        ("etl.commands.inspect", "status_command"),
         ("etl.commands.emulate", "emulate"),
         ("etl.commands.generate", "generate_command"),
+        ("etl.commands.demo", "demo_command"),
     ):
         try:
             mod = __import__(module, fromlist=[attr])

@@ -1,0 +1,538 @@
+"""The deduplicating, idempotent Bitrix24 loader.
+
+Given merged companies (one per INN, registry-verified) and persons (one per real contact), it
+decides per entity: create, enrich an existing CRM entity, or do nothing; and writes only through
+`batch`, full batches, with an intent recorded in the state store before every create.
+
+How an entity is matched to the CRM, cheapest first:
+1. the state store (identity -> Bitrix24 id, with the hash of what we last wrote: equal hash ->
+   nothing is sent);
+2. an identity with an intent but no id (we died mid-write) -> the CRM is searched by ORIGIN_ID;
+3. otherwise the CRM is searched for the same company (requisite RQ_INN) or the same person
+   (`crm.duplicate.findbycomm` by e-mail/phone, same company, names that do not conflict) —
+   skipped when the CRM had none at start, prefetched in bulk when that costs fewer requests.
+A matched entity is enriched (blank fields filled, new phones/e-mails added), never overwritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl.dto import Company
+from etl.state.base import INTENT, WRITTEN, StateStore
+from loaders import payloads as P
+from loaders.bitrix24.client import Bitrix24Client
+from loaders.bitrix24.errors import OutcomeUnknown
+from loaders.merge import NameParts, Person, name_parts
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 50
+INN_PER_LIST = 25        # RQ_INN values per requisite list command (results stay within one page)
+IDS_PER_LIST = 50        # IDs per `@ID` / `@ORIGIN_ID` list command (one page)
+VALUES_PER_FINDBYCOMM = 20
+
+
+@dataclass
+class CompanyJob:
+    identity: str
+    company: Company                      # merged + enriched from the registry
+    director: str = ""
+    sources: list[tuple[str, str]] = field(default_factory=list)  # (source, source_id) of its records
+
+
+@dataclass
+class PersonJob:
+    identity: str
+    person: Person
+    company_id: int                       # Bitrix24 id of the person's company
+    keys: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What happened to one identity: its Bitrix24 id, or the portal's error."""
+
+    identity: str
+    bitrix_id: int | None = None
+    action: str = ""                      # created | enriched | unchanged | found | failed | dry_run
+    error: str = ""
+
+
+@dataclass
+class _Group:
+    """Commands that belong to one entity; `main` is the key whose result is the entity id."""
+
+    identity: str
+    entity_type: str
+    commands: list[tuple[str, str, dict[str, Any]]]   # (key, method, params)
+    main: str | None
+    payload_hash: str
+    create: bool
+    action: str
+    main_id: int | None = None    # for updates: the CRM id the commands act on
+
+
+def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _list_rows(result: Any) -> list[dict]:
+    """A list command's result inside a batch: a list of rows (PHP may give `[]` or a dict)."""
+    if isinstance(result, list):
+        return [r for r in result if isinstance(r, dict)]
+    if isinstance(result, dict):
+        return [r for r in result.values() if isinstance(r, dict)]
+    return []
+
+
+class CrmLoader:
+    def __init__(self, client: Bitrix24Client, state: StateStore, run_id: int, *,
+                 counts: Counter | None = None, dry_run: bool = False,
+                 normalize: Callable[[str], str], conflict: Callable[[NameParts, NameParts], bool]) -> None:
+        self.client = client
+        self.state = state
+        self.run_id = run_id
+        self.counts = counts if counts is not None else Counter()
+        self.dry_run = dry_run
+        self.normalize = normalize
+        self.conflict = conflict
+        self.presets: dict[str, int] = {}
+        self.crm_has_companies = True
+        self.crm_has_contacts = True
+        self.requisite_index: dict[str, int] | None = None  # prefetched RQ_INN -> company id
+        self._seq = 0
+
+    # --- set-up ---------------------------------------------------------------------------------
+    def prepare(self, expected_companies: int | None = None) -> None:
+        """Resolve requisite presets and decide how to look for duplicates in the CRM."""
+        for row in self.client.list_all("crm.requisite.preset.list", select=["ID", "XML_ID"]):
+            if row.get("XML_ID"):
+                self.presets[row["XML_ID"]] = int(row["ID"])
+        missing = [x for x in (P.PRESET_XML_COMPANY, P.PRESET_XML_INDIVIDUAL) if x not in self.presets]
+        if missing:
+            log.warning("requisite presets %s not found on the portal; using ids 1/2", ", ".join(missing))
+            self.presets.setdefault(P.PRESET_XML_COMPANY, 1)
+            self.presets.setdefault(P.PRESET_XML_INDIVIDUAL, 2)
+        req_total = self._total("crm.requisite.list", {"ENTITY_TYPE_ID": P.ENTITY_COMPANY})
+        contacts_total = self._total("crm.contact.list", {})
+        self.crm_has_companies = req_total > 0
+        self.crm_has_contacts = contacts_total > 0
+        # Prefetching all requisites costs ~1 request per 2 500 rows; looking INNs up per batch costs
+        # ~1 request per INN_PER_LIST*50 INNs. Prefetch when that is cheaper for this run.
+        if req_total and expected_companies and req_total / 2500 <= expected_companies / (INN_PER_LIST * BATCH_MAX):
+            self.requisite_index = {}
+            for row in self.client.list_all("crm.requisite.list", filter={"ENTITY_TYPE_ID": P.ENTITY_COMPANY},
+                                            select=["ID", "ENTITY_ID", "RQ_INN"]):
+                inn = (row.get("RQ_INN") or "").strip()
+                if inn and inn not in self.requisite_index:
+                    self.requisite_index[inn] = int(row["ENTITY_ID"])
+            self.counts["crm_requisites_prefetched"] += len(self.requisite_index)
+        log.info("CRM at start: %d company requisites, %d contacts; duplicate lookup: %s",
+                 req_total, contacts_total,
+                 "none needed" if not req_total else "prefetched" if self.requisite_index is not None else "per batch")
+
+    def _total(self, method: str, filter: dict) -> int:
+        resp = self.client.call(method, {"filter": filter, "select": ["ID"], "start": 0})
+        return int(resp.total or 0)
+
+    # --- batching -------------------------------------------------------------------------------
+    def _key(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}{self._seq}"
+
+    def _read(self, commands: list[tuple[str, str, dict]]) -> dict[str, Any]:
+        """Run read-only commands in full batches; returns key -> result (errors logged, absent)."""
+        out: dict[str, Any] = {}
+        for chunk in _chunks(commands, BATCH_MAX):
+            res = self.client.batch({k: (m, p) for k, m, p in chunk}, idempotent=True)
+            out.update(res.results)
+            for key, err in res.errors.items():
+                log.warning("CRM lookup %s failed: %s", key, err)
+        return out
+
+    def _execute(self, groups: list[_Group]) -> dict[str, Outcome]:
+        """Write groups packed into full batches; intents before creates; outcome per identity."""
+        outcomes: dict[str, Outcome] = {}
+        batch: list[_Group] = []
+        size = 0
+        for g in groups:
+            if size + len(g.commands) > BATCH_MAX and batch:
+                outcomes.update(self._send(batch))
+                batch, size = [], 0
+            batch.append(g)
+            size += len(g.commands)
+        if batch:
+            outcomes.update(self._send(batch))
+        return outcomes
+
+    def _send(self, groups: list[_Group]) -> dict[str, Outcome]:
+        if self.dry_run:
+            return {g.identity: Outcome(g.identity, None, "dry_run") for g in groups}
+        creates = [(g.identity, g.entity_type, g.payload_hash) for g in groups if g.create]
+        if creates:
+            self.state.record_intents(creates, run_id=self.run_id)
+        commands = {k: (m, p) for g in groups for k, m, p in g.commands}
+        self.counts["crm_write_requests"] += 1
+        self.counts["crm_write_commands"] += len(commands)
+        try:
+            res = self.client.batch(commands)
+        except OutcomeUnknown:
+            # The batch may or may not have run. Creates are found again by ORIGIN_ID; the rest
+            # (updates that only fill blanks and add what is missing) are recomputed next run.
+            log.warning("batch outcome unknown (connection lost after sending); reconciling %d creates",
+                        len(creates))
+            return self._reconcile_unknown(groups)
+        outcomes: dict[str, Outcome] = {}
+        written = []
+        for g in groups:
+            main_err = res.errors.get(g.main) if g.main else None
+            if main_err is not None:
+                outcomes[g.identity] = Outcome(g.identity, None, "failed", _describe(main_err))
+                continue
+            sub_errors = [(k, res.errors[k]) for k, _, _ in g.commands if k in res.errors]
+            bitrix_id = _as_int(res.results.get(g.main)) if g.create else g.main_id
+            if bitrix_id is None:
+                outcomes[g.identity] = Outcome(g.identity, None, "failed", "the portal returned no id")
+                continue
+            h = g.payload_hash
+            if sub_errors:
+                # the entity exists but part of it (requisite, bank detail, ...) was refused: keep a
+                # hash that differs from any real one, so the next run looks at it again
+                h = "partial:" + g.payload_hash
+                for k, err in sub_errors:
+                    log.warning("%s: command %s refused: %s", g.identity, k, _describe(err))
+                self.counts["crm_partial"] += 1
+            written.append((g.identity, g.entity_type, bitrix_id, h))
+            outcomes[g.identity] = Outcome(g.identity, bitrix_id, g.action)
+        if written:
+            self.state.record_written(written, run_id=self.run_id)
+        return outcomes
+
+    def _reconcile_unknown(self, groups: list[_Group]) -> dict[str, Outcome]:
+        found = {**self._find_by_origin("crm.company.list", [g.identity for g in groups if g.create and g.entity_type == "company"]),
+                 **self._find_by_origin("crm.contact.list", [g.identity for g in groups if g.create and g.entity_type == "contact"])}
+        outcomes: dict[str, Outcome] = {}
+        retry = []
+        written = []
+        for g in groups:
+            if g.create and g.identity in found:
+                written.append((g.identity, g.entity_type, found[g.identity], g.payload_hash))
+                outcomes[g.identity] = Outcome(g.identity, found[g.identity], g.action)
+            elif g.create:
+                retry.append(g)
+            else:
+                # an update may or may not have landed: no hash is stored, the next run looks again
+                outcomes[g.identity] = Outcome(g.identity, g.main_id, g.action)
+        if written:
+            self.state.record_written(written, run_id=self.run_id)
+        if retry:
+            outcomes.update(self._send(retry))
+        return outcomes
+
+    def _find_by_origin(self, method: str, identities: list[str]) -> dict[str, int]:
+        if not identities:
+            return {}
+        cmds = [(self._key("o"), method, {"filter": {"=ORIGINATOR_ID": P.ORIGINATOR_ID, "@ORIGIN_ID": list(chunk)},
+                                          "select": ["ID", "ORIGIN_ID"], "order": {"ID": "ASC"}})
+                for chunk in _chunks(identities, IDS_PER_LIST)]
+        found: dict[str, int] = {}
+        for rows in self._read(cmds).values():
+            for row in _list_rows(rows):
+                found.setdefault(row.get("ORIGIN_ID", ""), int(row["ID"]))
+        self.counts["crm_lookup_origin"] += len(cmds)
+        return found
+
+    # --- companies ------------------------------------------------------------------------------
+    def _company_hash(self, job: CompanyJob) -> str:
+        c = job.company
+        return P.payload_hash(P.company_fields(c, job.identity), P.requisite_fields(c, 0, 0, job.director),
+                              [P.bankdetail_fields(b, 0) for b in c.bank_accounts], c.address)
+
+    def _preset(self, c: Company) -> int:
+        return self.presets[P.PRESET_XML_INDIVIDUAL if c.is_sole_proprietor else P.PRESET_XML_COMPANY]
+
+    def _create_company_group(self, job: CompanyJob, h: str) -> _Group:
+        c = job.company
+        ck, rk = self._key("c"), self._key("r")
+        cmds = [(ck, "crm.company.add", {"fields": P.company_fields(c, job.identity),
+                                         "params": {"REGISTER_SONET_EVENT": "N"}}),
+                (rk, "crm.requisite.add", {"fields": P.requisite_fields(c, f"$result[{ck}]", self._preset(c),
+                                                                        job.director)})]
+        cmds += [(self._key("b"), "crm.requisite.bankdetail.add", {"fields": P.bankdetail_fields(b, f"$result[{rk}]")})
+                 for b in c.bank_accounts]
+        if c.address:
+            cmds.append((self._key("a"), "crm.address.add", {"fields": P.address_fields(c.address, f"$result[{rk}]")}))
+        return _Group(job.identity, "company", cmds, ck, h, True, "created")
+
+    def _find_companies_by_inn(self, inns: list[str]) -> dict[str, int]:
+        if not inns or not self.crm_has_companies:
+            return {}
+        if self.requisite_index is not None:
+            return {inn: self.requisite_index[inn] for inn in inns if inn in self.requisite_index}
+        cmds = [(self._key("q"), "crm.requisite.list",
+                 {"filter": {"ENTITY_TYPE_ID": P.ENTITY_COMPANY, "@RQ_INN": list(chunk)},
+                  "select": ["ID", "ENTITY_ID", "RQ_INN"], "order": {"ID": "ASC"}})
+                for chunk in _chunks(inns, INN_PER_LIST)]
+        self.counts["crm_lookup_inn"] += len(cmds)
+        found: dict[str, int] = {}
+        for rows in self._read(cmds).values():
+            for row in _list_rows(rows):
+                inn = (row.get("RQ_INN") or "").strip()
+                if inn and inn not in found:
+                    found[inn] = int(row["ENTITY_ID"])
+        return found
+
+    def load_companies(self, jobs: list[CompanyJob]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        hashes = {j.identity: self._company_hash(j) for j in jobs}
+        known = self.state.get_entities(hashes)
+        to_create: list[CompanyJob] = []
+        to_enrich: list[tuple[CompanyJob, int, str]] = []   # job, CRM id, action
+        reconcile: list[CompanyJob] = []
+        for j in jobs:
+            e = known.get(j.identity)
+            if e is not None and e.bitrix_id is not None:
+                if e.status == WRITTEN and e.payload_hash == hashes[j.identity]:
+                    outcomes[j.identity] = Outcome(j.identity, e.bitrix_id, "unchanged")
+                else:
+                    to_enrich.append((j, e.bitrix_id, "enriched"))
+            elif e is not None and e.status == INTENT:
+                reconcile.append(j)
+            else:
+                to_create.append(j)
+        if reconcile:
+            found = self._find_by_origin("crm.company.list", [j.identity for j in reconcile])
+            for j in reconcile:
+                if j.identity in found:
+                    to_enrich.append((j, found[j.identity], "enriched"))
+                else:
+                    to_create.append(j)
+        in_crm = self._find_companies_by_inn([j.company.inn for j in to_create])
+        if in_crm:
+            still = []
+            for j in to_create:
+                if j.company.inn in in_crm:
+                    to_enrich.append((j, in_crm[j.company.inn], "found"))
+                else:
+                    still.append(j)
+            to_create = still
+        groups = [self._create_company_group(j, hashes[j.identity]) for j in to_create]
+        groups += self._company_enrich_groups(to_enrich, hashes, outcomes)
+        outcomes.update(self._execute(groups))
+        for o in outcomes.values():
+            self.counts[f"companies_{o.action}"] += 1
+        return outcomes
+
+    def _company_enrich_groups(self, items: list[tuple[CompanyJob, int, str]], hashes: dict[str, str],
+                               outcomes: dict[str, Outcome]) -> list[_Group]:
+        if not items:
+            return []
+        reads = []
+        for j, cid, _ in items:
+            reads.append((f"g{cid}", "crm.company.get", {"id": cid}))
+            reads.append((f"rq{cid}", "crm.requisite.list",
+                          {"filter": {"ENTITY_TYPE_ID": P.ENTITY_COMPANY, "ENTITY_ID": cid}, "order": {"ID": "ASC"}}))
+        current = self._read(reads)
+        req_ids = [int(r["ID"]) for j, cid, _ in items for r in _list_rows(current.get(f"rq{cid}"))]
+        banks: dict[int, list[dict]] = {}
+        if req_ids:
+            cmds = [(self._key("bd"), "crm.requisite.bankdetail.list",
+                     {"filter": {"@ENTITY_ID": list(chunk)}, "order": {"ID": "ASC"}})
+                    for chunk in _chunks(req_ids, IDS_PER_LIST)]
+            for rows in self._read(cmds).values():
+                for row in _list_rows(rows):
+                    banks.setdefault(int(row["ENTITY_ID"]), []).append(row)
+        groups: list[_Group] = []
+        for j, cid, action in items:
+            company = current.get(f"g{cid}")
+            h = hashes[j.identity]
+            if not isinstance(company, dict):
+                # gone from the CRM (deleted by a person): create it again
+                groups.append(self._create_company_group(j, h))
+                continue
+            c = j.company
+            desired = P.company_fields(c, j.identity)
+            fill = P.COMPANY_FILL + (("ORIGINATOR_ID", "ORIGIN_ID") if not company.get("ORIGIN_ID") else ())
+            cmds: list[tuple[str, str, dict]] = []
+            upd = P.enrichment(company, desired, fill)
+            if upd:
+                cmds.append((self._key("u"), "crm.company.update", {"id": cid, "fields": upd}))
+            reqs = _list_rows(current.get(f"rq{cid}"))
+            req = next((r for r in reqs if (r.get("RQ_INN") or "").strip() == c.inn), None)
+            if req is None:
+                rk = self._key("r")
+                cmds.append((rk, "crm.requisite.add",
+                             {"fields": P.requisite_fields(c, cid, self._preset(c), j.director)}))
+                cmds += [(self._key("b"), "crm.requisite.bankdetail.add",
+                          {"fields": P.bankdetail_fields(b, f"$result[{rk}]")}) for b in c.bank_accounts]
+                if c.address:
+                    cmds.append((self._key("a"), "crm.address.add",
+                                 {"fields": P.address_fields(c.address, f"$result[{rk}]")}))
+            else:
+                rid = int(req["ID"])
+                rupd = P.enrichment(req, P.requisite_fields(c, cid, 0, j.director), P.REQUISITE_FILL)
+                if rupd:
+                    cmds.append((self._key("ru"), "crm.requisite.update", {"id": rid, "fields": rupd}))
+                have = {(b.get("RQ_ACC_NUM") or "").strip() for b in banks.get(rid, [])}
+                cmds += [(self._key("b"), "crm.requisite.bankdetail.add", {"fields": P.bankdetail_fields(b, rid)})
+                         for b in c.bank_accounts if b.account not in have]
+            if not cmds:
+                # nothing to add: remember the hash so the next run sends nothing at all
+                if not self.dry_run:
+                    self.state.record_written([(j.identity, "company", cid, h)], run_id=self.run_id)
+                outcomes[j.identity] = Outcome(j.identity, cid, "unchanged" if action == "enriched" else action)
+                continue
+            groups.append(_Group(j.identity, "company", cmds, None, h, False, action, main_id=cid))
+        return groups
+
+    # --- contacts -------------------------------------------------------------------------------
+    def person_identity(self, company_inn: str, keys: list[tuple[str, str]], fallback: str) -> str:
+        basis = min(f"{k}:{v}" for k, v in keys) if keys else fallback
+        return "contact:" + hashlib.sha1(f"{company_inn}|{basis}".encode()).hexdigest()[:24]
+
+    def _contact_hash(self, job: PersonJob) -> str:
+        return P.payload_hash(P.contact_fields(job.person.merged(), job.identity, job.company_id))
+
+    def _find_contacts_in_crm(self, jobs: list[PersonJob]) -> dict[str, int]:
+        """identity -> CRM contact id of the same person already in the CRM (not ours yet)."""
+        if not jobs or not self.crm_has_contacts:
+            return {}
+        emails = sorted({e for j in jobs for e in j.person.merged().emails})
+        phones = sorted({p.e164 for j in jobs for p in j.person.merged().phones})
+        cmds = [(self._key("d"), "crm.duplicate.findbycomm", {"type": "EMAIL", "values": list(ch), "entity_type": "CONTACT"})
+                for ch in _chunks(emails, VALUES_PER_FINDBYCOMM)]
+        cmds += [(self._key("d"), "crm.duplicate.findbycomm", {"type": "PHONE", "values": list(ch), "entity_type": "CONTACT"})
+                 for ch in _chunks(phones, VALUES_PER_FINDBYCOMM)]
+        self.counts["crm_lookup_findbycomm"] += len(cmds)
+        ids: set[int] = set()
+        for res in self._read(cmds).values():
+            if isinstance(res, dict):
+                ids.update(int(i) for i in res.get("CONTACT") or [])
+        if not ids:
+            return {}
+        cmds = [(self._key("cl"), "crm.contact.list",
+                 {"filter": {"@ID": list(ch)}, "order": {"ID": "ASC"},
+                  "select": ["ID", "NAME", "LAST_NAME", "SECOND_NAME", "COMPANY_ID", "PHONE", "EMAIL"]})
+                for ch in _chunks(sorted(ids), IDS_PER_LIST)]
+        candidates = [row for rows in self._read(cmds).values() for row in _list_rows(rows)]
+        by_key: dict[tuple[int, str, str], list[dict]] = {}
+        for row in candidates:
+            company = _as_int(row.get("COMPANY_ID"))
+            for e in row.get("EMAIL") or []:
+                by_key.setdefault((company, "email", (e.get("VALUE") or "").strip().lower()), []).append(row)
+            for p in row.get("PHONE") or []:
+                by_key.setdefault((company, "phone", P._phone_key(p.get("VALUE") or "")), []).append(row)
+        found: dict[str, int] = {}
+        for j in jobs:
+            merged = j.person.merged()
+            mine = name_parts(merged, self.normalize)
+            keys = [("email", e) for e in merged.emails] + [("phone", P._phone_key(p.e164)) for p in merged.phones]
+            for kind, value in keys:
+                for row in by_key.get((j.company_id, kind, value), ()):
+                    theirs = (self.normalize(row.get("LAST_NAME") or ""), self.normalize(row.get("NAME") or ""),
+                              self.normalize(row.get("SECOND_NAME") or ""))
+                    if not self.conflict(mine, theirs):
+                        found[j.identity] = int(row["ID"])
+                        break
+                if j.identity in found:
+                    break
+        return found
+
+    def load_persons(self, jobs: list[PersonJob]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        hashes = {j.identity: self._contact_hash(j) for j in jobs}
+        known = self.state.get_entities(hashes)
+        to_create: list[PersonJob] = []
+        to_enrich: list[tuple[PersonJob, int, str]] = []
+        reconcile: list[PersonJob] = []
+        for j in jobs:
+            e = known.get(j.identity)
+            if e is not None and e.bitrix_id is not None:
+                if e.status == WRITTEN and e.payload_hash == hashes[j.identity]:
+                    outcomes[j.identity] = Outcome(j.identity, e.bitrix_id, "unchanged")
+                else:
+                    to_enrich.append((j, e.bitrix_id, "enriched"))
+            elif e is not None and e.status == INTENT:
+                reconcile.append(j)
+            else:
+                to_create.append(j)
+        if reconcile:
+            found = self._find_by_origin("crm.contact.list", [j.identity for j in reconcile])
+            for j in reconcile:
+                (to_enrich.append((j, found[j.identity], "enriched")) if j.identity in found else to_create.append(j))
+        in_crm = self._find_contacts_in_crm(to_create)
+        if in_crm:
+            to_enrich += [(j, in_crm[j.identity], "found") for j in to_create if j.identity in in_crm]
+            to_create = [j for j in to_create if j.identity not in in_crm]
+        groups = []
+        for j in to_create:
+            k = self._key("p")
+            groups.append(_Group(j.identity, "contact",
+                                 [(k, "crm.contact.add", {"fields": P.contact_fields(j.person.merged(), j.identity, j.company_id),
+                                                          "params": {"REGISTER_SONET_EVENT": "N"}})],
+                                 k, hashes[j.identity], True, "created"))
+        groups += self._contact_enrich_groups(to_enrich, hashes, outcomes)
+        outcomes.update(self._execute(groups))
+        for o in outcomes.values():
+            self.counts[f"contacts_{o.action}"] += 1
+        return outcomes
+
+    def _contact_enrich_groups(self, items: list[tuple[PersonJob, int, str]], hashes: dict[str, str],
+                               outcomes: dict[str, Outcome]) -> list[_Group]:
+        if not items:
+            return []
+        reads = [(f"g{cid}", "crm.contact.get", {"id": cid}) for _, cid, _ in items]
+        reads += [(f"l{cid}", "crm.contact.company.items.get", {"id": cid}) for _, cid, _ in items]
+        current = self._read(reads)
+        groups = []
+        for j, cid, action in items:
+            contact = current.get(f"g{cid}")
+            h = hashes[j.identity]
+            if not isinstance(contact, dict):
+                k = self._key("p")
+                groups.append(_Group(j.identity, "contact",
+                                     [(k, "crm.contact.add", {"fields": P.contact_fields(j.person.merged(), j.identity, j.company_id)})],
+                                     k, h, True, "created"))
+                continue
+            desired = P.contact_fields(j.person.merged(), j.identity, j.company_id)
+            fill = P.CONTACT_FILL + (("ORIGINATOR_ID", "ORIGIN_ID") if not contact.get("ORIGIN_ID") else ())
+            cmds: list[tuple[str, str, dict]] = []
+            upd = P.enrichment(contact, desired, fill)
+            upd.pop("COMPANY_ID", None)  # links are added below, never replaced
+            if upd:
+                cmds.append((self._key("u"), "crm.contact.update", {"id": cid, "fields": upd}))
+            links = current.get(f"l{cid}")
+            linked = {_as_int(x.get("COMPANY_ID")) for x in (links if isinstance(links, list) else [])}
+            if _as_int(contact.get("COMPANY_ID")) is not None:
+                linked.add(_as_int(contact.get("COMPANY_ID")))
+            if j.company_id not in linked:
+                cmds.append((self._key("lk"), "crm.contact.company.add",
+                             {"id": cid, "fields": {"COMPANY_ID": j.company_id}}))
+            if not cmds:
+                if not self.dry_run:
+                    self.state.record_written([(j.identity, "contact", cid, h)], run_id=self.run_id)
+                outcomes[j.identity] = Outcome(j.identity, cid, "unchanged" if action == "enriched" else action)
+                continue
+            groups.append(_Group(j.identity, "contact", cmds, None, h, False, action, main_id=cid))
+        return groups
+
+
+def _describe(err: Any) -> str:
+    code = getattr(err, "code", None)
+    desc = getattr(err, "description", None)
+    if code is None and isinstance(err, dict):
+        code, desc = err.get("error"), err.get("error_description")
+    return f"{code or 'error'}: {desc or err}".strip()
