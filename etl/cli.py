@@ -44,7 +44,7 @@ def _register() -> None:
         except ModuleNotFoundError as e:
             if e.name != module:
                 raise
-            continue
+            continue  # a command whose module is not written yet
         main.add_command(getattr(mod, attr))
 
 

@@ -6,8 +6,6 @@ import sys
 import click
 
 from etl.commands.common import config_options, echo_err, handle_errors, settings_from
-from etl.job import EXIT_ATTENTION, EXIT_OK, EXIT_UNAVAILABLE, run_load
-from etl.report import render_text
 
 
 @click.command("full")
@@ -37,11 +35,13 @@ def full_command(shop: str, files: tuple[str, ...], since: str | None, dry_run: 
       crm-etl full shop-a --since 2025-01-01
       crm-etl full shop-b --file export_2025.json --file export_2026.json
     """
+    from etl.job import EXIT_ATTENTION, EXIT_OK, EXIT_UNAVAILABLE, run_load
+    from etl.report import render_text
+    from etl.state import open_state
+
     settings = settings_from(config_path, log_level)
     result = run_load(settings, shop, mode="full", files=list(files), since=since, dry_run=dry_run,
                       limit=limit, argv=" ".join(sys.argv), progress=progress)
-    from etl.state import open_state
-
     with open_state(settings.state) as state:
         run = state.get_run(result.run_id)
     click.echo(render_text(run))

@@ -8,8 +8,6 @@ import sys
 import click
 
 from etl.commands.common import config_options, fail, handle_errors, settings_from
-from etl.report import funnel, render_text
-from etl.state import open_state
 
 
 @click.command("report")
@@ -21,6 +19,9 @@ from etl.state import open_state
 def report_command(run_id: int | None, source: str | None, fmt: str, config_path: str | None, log_level: str) -> None:
     """Per-stage funnel of a run: extracted, rejected by reason, merged, EGRUL lookups (looked up /
     cached), created, enriched, unchanged, pending, CRM requests."""
+    from etl.report import funnel, render_text  # noqa: F401
+    from etl.state import open_state
+
     settings = settings_from(config_path, log_level)
     with open_state(settings.state) as state:
         run = state.get_run(run_id) if run_id else state.last_run(source=source)
@@ -45,6 +46,9 @@ def rejects_command(reason: str | None, source: str | None, kind: str | None, ru
 
     One row per source record (its latest rejection); records that loaded later are not listed.
     """
+    from etl.report import funnel, render_text  # noqa: F401
+    from etl.state import open_state
+
     settings = settings_from(config_path, log_level)
     cols = ["source", "kind", "source_id", "reason", "detail", "run_id", "rejected_at"] + (["raw"] if raw else [])
     writer = csv.writer(sys.stdout) if fmt == "csv" else None
@@ -69,6 +73,9 @@ def rejects_command(reason: str | None, source: str | None, kind: str | None, ru
 @handle_errors
 def status_command(fmt: str, config_path: str | None, log_level: str) -> None:
     """Where things stand: recent runs, current rejects and pending records by reason."""
+    from etl.report import funnel, render_text  # noqa: F401
+    from etl.state import open_state
+
     settings = settings_from(config_path, log_level)
     with open_state(settings.state) as state:
         runs = state.list_runs(limit=10)
