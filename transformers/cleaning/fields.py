@@ -1,0 +1,85 @@
+"""Reading one field of a raw record: type checks that name the field, shared by the shop modules.
+
+A raw value of the wrong type (a list where text belongs, a 1 MB string, a dict for an id) raises
+`BadField`; the shop transformer turns it into a `bad_record` Reject whose detail names the field.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transformers.cleaning.text import clean_text, decode_legacy
+
+MAX_TEXT = 8192  # characters (or bytes) in one raw text value; more is not something a person typed
+MOSCOW = ZoneInfo("Europe/Moscow")
+
+
+class BadField(Exception):
+    """A raw field cannot be mapped; `str(e)` is the detail of the `bad_record` Reject."""
+
+    def __init__(self, field: str, why: str) -> None:
+        super().__init__(f"{field}: {why}")
+        self.field = field
+
+
+def text(record: Mapping[str, Any], key: str, label: str | None = None) -> str:
+    """The field as clean text ("" for None/missing): decoded, repaired, whitespace collapsed."""
+    value = record.get(key)
+    if value is None:
+        return ""
+    return clean_text(raw_text(value, label or key))
+
+
+def raw_text(value: Any, label: str) -> str:
+    """The value decoded and repaired but not yet whitespace-cleaned (phones and e-mails split on
+    line breaks themselves)."""
+    if value is None:
+        return ""
+    if isinstance(value, (str, bytes, bytearray)) and len(value) > MAX_TEXT:
+        raise BadField(label, f"{len(value)} characters long (at most {MAX_TEXT} expected)")
+    try:
+        return decode_legacy(value)
+    except TypeError:
+        raise BadField(label, f"expected text, got {type(value).__name__}") from None
+
+
+def integer(record: Mapping[str, Any], key: str, label: str | None = None) -> int:
+    """A required integer (an id, a flag); digits in text are accepted, anything else is bad."""
+    value = record.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (str, bytes)) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    what = "missing" if value is None else f"expected an integer, got {type(value).__name__} {_short(value)}"
+    raise BadField(label or key, what)
+
+
+def local_time_to_utc(value: Any, label: str, zone: ZoneInfo = MOSCOW) -> datetime | None:
+    """A naive shop-local DATETIME (or ISO text) as an aware UTC datetime; None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise BadField(label, f"not a date-time: {_short(value)}") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=zone)
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(), zone).astimezone(UTC)
+    raise BadField(label, f"expected a date-time, got {type(value).__name__}")
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    r = repr(value)
+    return r if len(r) <= limit else r[:limit] + "..."
