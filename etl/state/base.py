@@ -190,8 +190,8 @@ class StateStore(ABC):
         A new identity gets a row in status INTENT without bitrix_id; an existing one keeps its
         bitrix_id and payload_hash and goes to status INTENT with intent_hash set. Returns the
         identities this call created. The database guarantees one row per identity, so of two
-        workers racing on one identity exactly one sees it in the returned set (the other should
-        not create it in the CRM).
+        workers racing on one identity exactly one sees it in the returned set; the other leaves
+        the row as the winner wrote it and must not create the entity in the CRM.
         """
 
     @abstractmethod

@@ -72,6 +72,8 @@ class SqlStateStore(StateStore):
     """The portable implementation; a backend subclass supplies the dialect hooks below."""
 
     # -- dialect hooks ---------------------------------------------------------------------------
+    # The driver's cursor.rowcount must count the rows an UPDATE *matched* (SQLite does; MySQL
+    # needs CLIENT.FOUND_ROWS), and 0/1 for an insert-or-ignore of one row.
     TYPES: Mapping[str, str]                 # fills schema placeholders
     BEGIN_WRITE = "BEGIN"                    # starts a transaction that will write
     DB_ERRORS: tuple[type[BaseException], ...] = ()  # the driver's exception base classes
@@ -324,7 +326,7 @@ class SqlStateStore(StateStore):
             self._exec_many(
                 "UPDATE entities SET status = ?, intent_hash = ?, run_id = COALESCE(?, run_id), updated_at = ?"
                 " WHERE identity = ?",
-                [(INTENT, h, run_id, now, i) for i, (_, h) in batch.items() if i not in created])
+                [(INTENT, h, run_id, now, i) for i, (_, h) in batch.items() if i in existing])
         return created
 
     def record_written(self, items: Iterable[tuple[str, str, int, str]], run_id: int | None = None) -> None:
@@ -408,10 +410,11 @@ class SqlStateStore(StateStore):
         for sid in source_ids:
             stored_of.setdefault(codec.fold_key(sid), sid)
         out: dict[str, str] = {}
+        scope = [codec.fold_key(source), codec.fold_key(kind)]
         for chunk in chunked(stored_of, CHUNK):
             for sid, identity in self._query(
                     "SELECT source_id, identity FROM source_map WHERE source = ? AND kind = ?"
-                    f" AND source_id IN ({_marks(len(chunk))})", [codec.fold_key(source), codec.fold_key(kind), *chunk]):
+                    f" AND source_id IN ({_marks(len(chunk))})", [*scope, *chunk]):
                 out[stored_of[sid]] = identity
         return out
 
@@ -451,7 +454,8 @@ class SqlStateStore(StateStore):
 
     def put_egrul(self, entries: Iterable[EgrulCacheEntry]) -> None:
         now = self._now()
-        rows = [(codec.fold_key(e.inn), codec.clean_text(e.status), None if e.payload is None else codec.to_json(e.payload),
+        rows = [(codec.fold_key(e.inn), codec.clean_text(e.status),
+                 None if e.payload is None else codec.to_json(e.payload),
                  codec.ts_to_db(e.checked_at) if e.checked_at else now) for e in entries]
         sql = self._upsert("egrul_cache", ("inn", "status", "payload", "checked_at"), ("inn",),
                            "status = new.status, payload = new.payload, checked_at = new.checked_at")
