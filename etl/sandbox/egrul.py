@@ -69,8 +69,9 @@ class Registry:
         self.path = Path(path)
         self.bad_lines: list[BadLine] = []
         self.records = 0
-        self._by_inn: dict[str, list[int]] = {}
-        self._by_ogrn: dict[str, list[int]] = {}
+        # key -> offset of its line, or a list of offsets when several lines share the key
+        self._by_inn: dict[str, int | list[int]] = {}
+        self._by_ogrn: dict[str, int | list[int]] = {}
         self._file = open(self.path, "rb")  # noqa: SIM115 - kept open for the memory map
         try:
             self._index()
@@ -97,10 +98,10 @@ class Registry:
                 self.bad_lines.append(BadLine(lineno, "not a JSON object with a string \"inn\""))
                 continue
             self.records += 1
-            self._by_inn.setdefault(inn, []).append(start)
+            _add(self._by_inn, inn, start)
             ogrn = data.get("ogrn")
             if isinstance(ogrn, str) and ogrn:
-                self._by_ogrn.setdefault(ogrn, []).append(start)
+                _add(self._by_ogrn, ogrn, start)
 
     @property
     def inns(self) -> int:
@@ -112,8 +113,10 @@ class Registry:
 
     def find(self, query: str) -> list[dict[str, Any]]:
         """Every record whose INN (or else OGRN) is `query`, MAIN first, then in file order."""
-        offsets = self._by_inn.get(query) or self._by_ogrn.get(query) or []
-        records = [self._read(o) for o in offsets]
+        found = self._by_inn.get(query)
+        if found is None:
+            found = self._by_ogrn.get(query, [])
+        records = [self._read(o) for o in ([found] if isinstance(found, int) else found)]
         records.sort(key=lambda d: d.get("branch_type") != "MAIN")  # stable: keeps file order
         return records
 
@@ -121,6 +124,16 @@ class Registry:
         if isinstance(self._map, mmap.mmap):
             self._map.close()
         self._file.close()
+
+
+def _add(index: dict[str, int | list[int]], key: str, offset: int) -> None:
+    known = index.get(key)
+    if known is None:
+        index[key] = offset
+    elif isinstance(known, int):
+        index[key] = [known, offset]
+    else:
+        known.append(offset)
 
 
 # --- the service -----------------------------------------------------------------------------
@@ -267,6 +280,9 @@ def suggestion(data: dict[str, Any]) -> dict[str, Any]:
 
 class EgrulHandler(SandboxHandler):
     service_name = "egrul"
+    # The base writes headers and body in two sends; with Nagle on, a keep-alive client's delayed
+    # ACK then stalls every answer by ~40 ms (measured: 178 -> 680 lookups/s).
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
 
     @property
