@@ -633,3 +633,14 @@ def test_threads_share_one_store(store: StateStore) -> None:
     assert len(store.get_egrul(str(1_000_000_000 + t * 10_000 + i) for t in range(8) for i in range(200))) == 1600
     assert len(store.get_entities(company(t * 10_000 + i) for t in range(8) for i in range(200))) == 1600
     assert all(store.get_watermark(f"t{t}") == "19" for t in range(8))
+
+
+def test_contact_names_fill_blanks_and_round_trip(tmp_path):
+    from etl.state import open_state
+
+    with open_state(tmp_path / "s.sqlite") as st:
+        st.put_contact_names([("contact:a", "иванов", "иван", ""), ("contact:b", "петров", "", "")])
+        st.put_contact_names([("contact:a", "", "", "петрович"), ("contact:b", "сидоров", "пётр", "")])
+        names = st.get_contact_names(["contact:a", "contact:b", "contact:zzz"])
+    # an empty part keeps the stored one; a given part replaces it
+    assert names == {"contact:a": ("иванов", "иван", "петрович"), "contact:b": ("сидоров", "пётр", "")}

@@ -216,6 +216,18 @@ class StateStore(ABC):
         different identity, mapped to that holder. A key given again to its holder is no conflict.
         """
 
+    @abstractmethod
+    def put_contact_names(self, items: Iterable[tuple[str, str, str, str]]) -> None:
+        """Remember the (normalised) name of contact identities: (identity, last, first, middle).
+
+        Upsert; a part given empty keeps the stored one (a later record may lack the middle name).
+        The loader uses it to refuse joining a record to a known person whose name conflicts
+        (two people behind one switchboard phone)."""
+
+    @abstractmethod
+    def get_contact_names(self, identities: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """identity -> (last, first, middle) for the known ones among `identities`."""
+
     # -- source record -> identity ---------------------------------------------------------------
     @abstractmethod
     def map_sources(self, items: Iterable[tuple[str, str, str, str]]) -> None:

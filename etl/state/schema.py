@@ -142,6 +142,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         " heartbeat_at {ts} NOT NULL"
         "){table}",
     )),
+    Migration(3, "contact names (to tell persons apart who share a key, across runs)", (
+        "CREATE TABLE contact_names ("
+        " identity {key} NOT NULL PRIMARY KEY,"
+        " last_name {key} NOT NULL,"
+        " first_name {key} NOT NULL,"
+        " middle_name {key} NOT NULL,"
+        " updated_at {ts} NOT NULL"
+        "){table}",
+    )),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

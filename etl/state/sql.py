@@ -394,6 +394,37 @@ class SqlStateStore(StateStore):
                         conflicts[given] = holder
         return conflicts
 
+    def put_contact_names(self, items: Iterable[tuple[str, str, str, str]]) -> None:
+        rows = {}
+        for identity, last, first, middle in items:
+            rows[self._identity(identity)] = tuple(codec.fold_key(codec.clean_text(v)) for v in (last, first, middle))
+        if not rows:
+            return
+        now = self._now()
+        with self.transaction():
+            known = self.get_contact_names(rows)
+            for identity, parts in rows.items():
+                old = known.get(identity)
+                if old is not None:
+                    parts = tuple(new or prev for new, prev in zip(parts, old))
+                    if parts == old:
+                        continue
+                    self._exec("UPDATE contact_names SET last_name = ?, first_name = ?, middle_name = ?,"
+                               " updated_at = ? WHERE identity = ?", (*parts, now, identity))
+                else:
+                    self._exec(self._insert_ignore("contact_names", ("identity", "last_name", "first_name",
+                                                                     "middle_name", "updated_at")),
+                               (identity, *parts, now))
+
+    def get_contact_names(self, identities: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        wanted = {i for i in identities if isinstance(i, str) and 0 < len(i) <= codec.KEY_LIMIT}
+        out: dict[str, tuple[str, str, str]] = {}
+        for chunk in chunked(wanted, CHUNK):
+            for r in self._query("SELECT identity, last_name, first_name, middle_name FROM contact_names"
+                                 f" WHERE identity IN ({_marks(len(chunk))})", chunk):
+                out[r[0]] = (r[1], r[2], r[3])
+        return out
+
     # -- source map ------------------------------------------------------------------------------
     def map_sources(self, items: Iterable[tuple[str, str, str, str]]) -> None:
         now = self._now()
