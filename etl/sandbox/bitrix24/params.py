@@ -41,35 +41,33 @@ def _next_index(arr: PhpArray) -> int:
     return max(max(ints) + 1, 0) if ints else 0
 
 
+_SEGMENT = re.compile(r"\[([^\]]*)\]")
+
+
 def register_variable(target: PhpArray, name: str, value: Any) -> None:
     """Store `value` under a PHP variable name such as `fields[PHONE][0][VALUE]` (php_register_variable_ex)."""
     name = name.lstrip(" ")
-    base_chars = []
+    bracket = name.find("[")
+    head = name if bracket == -1 else name[:bracket]
+    if " " in head or "." in head:
+        head = head.replace(" ", "_").replace(".", "_")  # only before the first `[`
+    if not head:
+        return  # PHP drops a variable without a name
     rest = ""
-    for i, ch in enumerate(name):
-        if ch in " .":
-            base_chars.append("_")
-        elif ch == "[":
-            if name.find("]", i + 1) == -1:
-                # not an index: PHP un-terminates the name and keeps the rest verbatim
-                base_chars.append("_")
-                base_chars.append(name[i + 1:])
-            else:
-                rest = name[i:]
-            break
-        else:
-            base_chars.append(ch)
-    base = "".join(base_chars)
-    if not base:
-        return
+    if bracket == -1:
+        base = head
+    elif name.find("]", bracket + 1) == -1:
+        base = head + "_" + name[bracket + 1:]  # not an index: PHP un-terminates the name
+    else:
+        base, rest = head, name[bracket:]
     keys: list[str | None] = [base]
-    i = 0
-    while i < len(rest) and rest[i] == "[":
-        j = rest.find("]", i + 1)
-        if j == -1:
-            break  # value lands on the path parsed so far
-        keys.append(None if j == i + 1 else rest[i + 1:j])
-        i = j + 1  # anything after `]` that is not `[` is ignored
+    pos = 0
+    while True:  # `[a][b]...`; text after a `]` that does not open another `[` is ignored
+        m = _SEGMENT.match(rest, pos)
+        if m is None:
+            break  # also an unterminated `[`: the value lands on the path parsed so far
+        keys.append(m.group(1) or None)
+        pos = m.end()
     cur = target
     for key in keys[:-1]:
         k = _next_index(cur) if key is None else php_key(key)
@@ -82,6 +80,10 @@ def register_variable(target: PhpArray, name: str, value: Any) -> None:
     cur[_next_index(cur) if last is None else php_key(last)] = value
 
 
+def _decode(text: str) -> str:
+    return unquote_plus(text) if ("%" in text or "+" in text) else text
+
+
 def parse_str(query: str) -> PhpArray:
     """PHP `parse_str`: `a[b][]=1&c=x+y` -> {"a": {"b": {0: "1"}}, "c": "x y"}."""
     out: PhpArray = {}
@@ -91,7 +93,7 @@ def parse_str(query: str) -> PhpArray:
         if not pair:
             continue
         name, sep, value = pair.partition("=")
-        register_variable(out, unquote_plus(name), unquote_plus(value) if sep else "")
+        register_variable(out, _decode(name), _decode(value) if sep else "")
     return out
 
 

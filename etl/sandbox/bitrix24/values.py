@@ -7,6 +7,7 @@ the portal's offset for dates, strings for the rest. Returned: every scalar as a
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from etl.sandbox.bitrix24.params import array_values, floatval, intval, php_string
@@ -17,8 +18,15 @@ _DATE_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y-%m-%d %H
 
 
 def iso(ts: float | datetime) -> str:
-    dt = ts if isinstance(ts, datetime) else datetime.fromtimestamp(ts, PORTAL_TZ)
-    return dt.astimezone(PORTAL_TZ).isoformat(timespec="seconds")
+    """`2024-03-11T16:36:46+03:00` for a unix time or an aware datetime."""
+    if isinstance(ts, datetime):
+        return ts.astimezone(PORTAL_TZ).isoformat(timespec="seconds")
+    return _iso_second(int(ts // 1))
+
+
+@lru_cache(maxsize=256)
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, PORTAL_TZ).isoformat(timespec="seconds")
 
 
 def parse_datetime(value: Any) -> str | None:
