@@ -20,6 +20,15 @@ from validators.egrul import DadataProvider, ProviderRefused
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def launch(registry: Path, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    """`crm-etl emulate egrul` (the same click command) as its own process on a free port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "etl.sandbox.egrul_cli", "--registry", str(registry),
+                             "--port", str(port), "--latency", "0", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, port
+
+
 def read_banner(proc: subprocess.Popen[str]) -> dict[str, str]:
     """The KEY=VALUE lines printed at start, up to the settings line."""
     found: dict[str, str] = {}
@@ -48,10 +57,7 @@ def registry(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_starts_prints_its_token_once_answers_and_stops_on_signal(registry, sig):
     env = {k: v for k, v in os.environ.items() if k != "CRM_ETL_EGRUL_TOKEN"}
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "etl.sandbox.egrul_cli", "--registry", str(registry),
-                             "--port", str(port), "--latency", "0"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, port = launch(registry, env=env)
     try:
         banner = read_banner(proc)
         assert banner["CRM_ETL_EGRUL_URL"] == f"http://127.0.0.1:{port}/suggestions/api/4_1/rs"
@@ -68,11 +74,8 @@ def test_starts_prints_its_token_once_answers_and_stops_on_signal(registry, sig)
 
 @pytest.mark.timeout(60)
 def test_token_from_the_environment_is_used_and_not_printed(registry):
-    env = {**os.environ, "CRM_ETL_EGRUL_TOKEN": "sandbox-key-123456"}
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "etl.sandbox.egrul_cli", "--registry", str(registry),
-                             "--port", str(port), "--latency", "0", "--daily-quota", "1"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, _ = launch(registry, "--daily-quota", "1",
+                     env={**os.environ, "CRM_ETL_EGRUL_TOKEN": "sandbox-key-123456"})
     try:
         banner = read_banner(proc)
         assert "CRM_ETL_EGRUL_TOKEN" not in banner
@@ -87,11 +90,7 @@ def test_token_from_the_environment_is_used_and_not_printed(registry):
 
 @pytest.mark.timeout(60)
 def test_faults_from_the_command_line(registry):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "etl.sandbox.egrul_cli", "--registry", str(registry),
-                             "--port", str(port), "--latency", "0", "--fault-503", "1", "--seed", "1",
-                             "--token", "tok-abcdef"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, port = launch(registry, "--fault-503", "1", "--seed", "1", "--token", "tok-abcdef")
     try:
         read_banner(proc)
         r = requests.post(f"http://127.0.0.1:{port}/suggestions/api/4_1/rs/findById/party",

@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,8 @@ class Registry:
 
     def find(self, query: str) -> list[dict[str, Any]]:
         """Every record whose INN (or else OGRN) is `query`, MAIN first, then in file order."""
+        if self._file.closed:  # a request still sleeping when the server was stopped
+            return []
         found = self._by_inn.get(query)
         if found is None:
             found = self._by_ogrn.get(query, [])
@@ -121,9 +123,9 @@ class Registry:
         return records
 
     def close(self) -> None:
+        self._file.close()
         if isinstance(self._map, mmap.mmap):
             self._map.close()
-        self._file.close()
 
 
 def _add(index: dict[str, int | list[int]], key: str, offset: int) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -51,6 +53,25 @@ def egrul_command(registry: Path, host: str, port: int, latency: float, rps: flo
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--fault-*") from None
     accepted = [t for t in tokens if t.strip()]
+    # Signal handlers first: a SIGTERM right after the banner must still stop us cleanly.
+    with stop_on_signals() as stop:
+        _serve(stop, registry, host, port, latency, rps, accepted, daily_quota, faults)
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT/SIGTERM; the previous handlers come back afterwards."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(stop: threading.Event, registry: Path, host: str, port: int, latency: float, rps: float,
+           accepted: list[str], daily_quota: int | None, faults: FaultSpec) -> None:
     try:
         server = start_egrul(registry, host=host, port=port, latency=latency, rps=rps or None,
                              tokens=accepted or None, daily_quota=daily_quota, faults=faults)
@@ -72,14 +93,10 @@ def egrul_command(registry: Path, host: str, port: int, latency: float, rps: flo
     quota = "unlimited" if daily_quota is None else daily_quota
     click.echo(f"  latency {latency:g} s, rps {rps or 'unlimited'}, daily quota {quota}")
 
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.5):
             pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.stop()
         click.echo("EGRUL emulator stopped")
 

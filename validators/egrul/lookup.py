@@ -28,7 +28,8 @@ _END = object()
 
 def lookup_many(inns: Iterable[str], provider: RegistryProvider, concurrency: int | None = None,
                 ) -> Iterator[tuple[str, LookupResult | LookupFailed]]:
-    """Look every INN up with `concurrency` threads (default: the provider's `concurrency`, else 8)."""
+    """Look every INN up with `concurrency` threads (default: the provider's `concurrency`, else 8;
+    DadataProvider sizes its connection pool for its own `concurrency`, so keep the two equal)."""
     workers = concurrency or getattr(provider, "concurrency", None) or 8
     if workers < 1:
         raise ValueError(f"concurrency must be >= 1, got {workers}")
