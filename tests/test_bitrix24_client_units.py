@@ -159,13 +159,28 @@ def test_operating_tracker_waits_for_the_reported_reset_near_the_limit():
     assert tracker.wait_for(["crm.company.add"]) == 0.0
 
 
-def test_operating_tracker_counts_own_calls_when_the_portal_reports_nothing():
+def test_operating_tracker_without_reports_never_waits_but_a_429_blocks():
     clock = FakeClock()
-    tracker = OperatingTracker(limit=10, margin=1, window=600, clock=clock)
-    for _ in range(4):
+    tracker = OperatingTracker(limit=10, margin=1, clock=clock)
+    for _ in range(20):                                 # limiter off: no `operating` reported
         tracker.observe("crm.company.list", {"processing": 2.0})
-        clock.t += 1
-    assert tracker.spent("crm.company.list") == pytest.approx(8.0)
-    assert tracker.wait_for(["crm.company.list"]) == pytest.approx(596)
-    blocked_until = tracker.block("crm.contact.add", clock.t + 42)
-    assert tracker.wait_for(["crm.contact.add"]) == pytest.approx(blocked_until - clock.t)
+    assert tracker.wait_for(["crm.company.list"]) == 0.0
+    until = tracker.block("crm.company.list", fallback=4.0)   # no reset known: probe later
+    assert until == pytest.approx(clock.t + 4.0)
+    assert tracker.wait_for(["crm.company.list"]) == pytest.approx(4.0)
+    tracker.observe("crm.contact.add", {"operating": 3.0, "operating_reset_at": clock.t + 50})
+    assert tracker.block("crm.contact.add") == pytest.approx(clock.t + 50)   # known reset wins
+    clock.t += 51
+    assert tracker.wait_for(["crm.company.list", "crm.contact.add"]) == 0.0
+
+
+def test_operating_margin_grows_with_the_longest_recent_call():
+    clock = FakeClock()
+    tracker = OperatingTracker(limit=100, margin=2, clock=clock)
+    tracker.observe("crm.company.list", {"processing": 10.0, "operating": 90.0,
+                                         "operating_reset_at": clock.t + 30})
+    assert tracker.wait_for(["crm.company.list"]) == pytest.approx(30)   # 90 >= 100 - 2 - 10
+    tracker2 = OperatingTracker(limit=100, margin=2, clock=clock)
+    tracker2.observe("crm.company.list", {"processing": 0.5, "operating": 90.0,
+                                          "operating_reset_at": clock.t + 30})
+    assert tracker2.wait_for(["crm.company.list"]) == 0.0

@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 50                 # legacy list methods return 50 rows per page
 FINDBYCOMM_MAX_VALUES = 20     # crm.duplicate.findbycomm ignores values beyond 20
 MAX_RATE_LIMIT_RETRIES = 50
-MAX_OPERATING_RETRIES = 4
+MAX_OPERATING_RETRIES = 20     # 429 waits per request (each up to the 10-minute window)
 _READ_SUFFIXES = (".get", ".list", ".fields", ".findbycomm")
 _READ_METHODS = frozenset({"batch", "scope", "methods", "method.get", "profile", "server.time",
                            "user.current", "app.info"})
@@ -202,9 +202,9 @@ class Bitrix24Client:
             return BatchResult()
         if idempotent is None:
             idempotent = all(is_read(m) for _, (m, _) in sent.values())
-        result = self._batch_once(sent, halt, idempotent)
+        result = self._batch_once(sent, halt, idempotent, 0)
         callers = {wire: caller for wire, (caller, _) in sent.items()}
-        for _ in range(MAX_OPERATING_RETRIES):
+        for round_no in range(1, MAX_OPERATING_RETRIES + 1):
             # Commands refused for a limit were not executed: send them again (with the ones a
             # halt skipped), references to answered commands resolved here.
             limited = [k for k, e in result.errors.items()
@@ -215,7 +215,7 @@ class Bitrix24Client:
             rerun = {wire: (caller, (m, resolve_references(p, result, callers)))
                      for wire, (caller, (m, p)) in sent.items() if caller in again}
             self._count_retry("operating", len(limited))
-            result.merge(self._batch_once(rerun, halt, idempotent))
+            result.merge(self._batch_once(rerun, halt, idempotent, round_no))
         for err in result.errors.values():
             if isinstance(err, PortalRefused):
                 err.batch_result = result
@@ -346,7 +346,7 @@ class Bitrix24Client:
             return f"k{self._key_seq}"
 
     def _batch_once(self, sent: Mapping[str, tuple[Any, Command]], halt: bool,
-                    idempotent: bool) -> BatchResult:
+                    idempotent: bool, strikes: int) -> BatchResult:
         cmd = {wire: encode_command(m, p) for wire, (_, (m, p)) in sent.items()}
         methods = sorted({m for _, (m, _) in sent.values()})
         try:
@@ -363,7 +363,7 @@ class Bitrix24Client:
         for caller, err in result.errors.items():
             if isinstance(err, OperatingLimited):
                 self._count("http_429")
-                self._operating.block(method_of[caller])
+                self._operating.block(method_of[caller], _probe_after(strikes + 1))
         return result
 
     def _send(self, method: str, payload: Mapping[str, Any], *, idempotent: bool,
@@ -375,7 +375,8 @@ class Bitrix24Client:
 
         def attempt() -> dict[str, Any]:
             try:
-                return self._post_once(url, method, data, idempotent, budget, commands)
+                return self._post_once(url, method, data, idempotent, budget, commands,
+                                       failures["operating"] + 1)
             except _Retry as r:
                 failures["transient" if r.cause in _TRANSIENT else r.cause] += 1
                 raise
@@ -416,7 +417,7 @@ class Bitrix24Client:
             raise PortalUnavailable(method, attempts, cause) from None
 
     def _post_once(self, url: str, method: str, data: bytes, idempotent: bool,
-                   budget: Sequence[str], commands: int) -> dict[str, Any]:
+                   budget: Sequence[str], commands: int, strikes: int) -> dict[str, Any]:
         while (w := self._operating.wait_for(budget)) > 0:
             log.info("Bitrix24 %s: operating-time budget nearly used; waiting %.1f s for its reset",
                      method, w)
@@ -463,7 +464,7 @@ class Bitrix24Client:
         if isinstance(err, OperatingLimited):
             self._count("http_429")
             for m in budget[1:] if method == "batch" and len(budget) > 1 else budget:
-                self._operating.block(m)
+                self._operating.block(m, _probe_after(strikes))
             raise _Retry("operating", str(err), err)
         if isinstance(err, ServerError):
             if status == 503 or idempotent:
@@ -537,6 +538,11 @@ def _was_sent(exc: BaseException) -> bool:
         if isinstance(e, BaseException):
             stack.extend([getattr(e, "reason", None), e.__cause__, e.__context__, *e.args])
     return True
+
+
+def _probe_after(strikes: int) -> float:
+    """After a 429 with no known reset time: probe again after 1, 2, 4 ... 60 s."""
+    return float(min(60, 2 ** max(0, strikes - 1)))
 
 
 def _retry_after(resp: requests.Response) -> float:

@@ -8,13 +8,14 @@ never lower than the portal's (unless someone else shares the bucket - then a 50
 `mark_full()` re-synchronises). In the steady state the client sends exactly `rate` requests/s.
 
 `OperatingTracker` mirrors the per-method execution-time budget (`operating_limit` seconds per
-10-minute window). The portal reports the method's accumulated time in the window as
-`time.operating` (LoadLimiter::getRestTime sums the method's 10 one-minute buckets) and when
-the oldest bucket expires as `time.operating_reset_at`. The tracker keeps the latest report per
-method and, as a floor, its own sum of our calls' `processing` times over the last 10 minutes;
-before a call it waits until `operating_reset_at` when the method is within a margin of the
-limit. The portal checks the budget *before* a call (the call that crosses the limit still
-completes), so calling while the reported total is below the limit is safe.
+10-minute window). The portal reports the method's *accumulated* time in the window as
+`time.operating` (LoadLimiter::getRestTime sums the method's 10 one-minute buckets - it is not
+the time of this one call, as some client libraries assume and then sum again) and when the
+oldest bucket expires as `time.operating_reset_at`. The tracker keeps the latest report per
+method; before a call it waits until `operating_reset_at` when the method is within a margin of
+the limit. The portal checks the budget *before* a call (the call that crosses the limit still
+completes), so calling while the reported total is below the limit is safe. Where the portal
+reports no `operating`, its limiter is off and there is nothing to track.
 
 Both are thread-safe. Waits are reserved under the lock and slept outside it.
 """
@@ -81,19 +82,24 @@ class _MethodBudget:
     reported: float | None = None          # the portal's accumulated seconds for the method
     reported_at: float = 0.0
     reset_at: float | None = None          # unix time the oldest bucket expires
-    blocked_until: float | None = None     # set after a 429 without a known reset time
-    own: deque = field(default_factory=deque)  # (unix time, seconds) of our calls > 0.1 s
-    longest: float = 0.0                   # longest recent single call
+    blocked_until: float | None = None     # after a 429
+    recent: deque = field(default_factory=deque)  # (unix time, seconds) of single calls > 0.1 s
+
+    def longest(self) -> float:
+        return max((s for _, s in self.recent), default=0.0)
 
 
 class OperatingTracker:
     """Per-method execution-time budget. `wait_for(methods)` says how long to wait before a
-    request that runs those methods; `observe(method, time_block)` learns from each answer."""
+    request that runs those methods; `observe(method, time_block)` learns from each answer;
+    `block(method, fallback)` records a 429."""
 
-    def __init__(self, limit: float = 480.0, *, margin: float = 5.0, window: float = WINDOW_SECONDS,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, limit: float = 480.0, *, margin: float | None = None,
+                 window: float = WINDOW_SECONDS, clock: Callable[[], float] = time.time) -> None:
         self.limit = float(limit)
-        self.margin = float(margin)
+        # Stop this far below the limit, plus the longest recent call (a call in flight adds
+        # its time). 5 s on the cloud's 480 s, like the official JS SDK.
+        self.margin = float(margin if margin is not None else min(5.0, 0.05 * self.limit))
         self.window = float(window)
         self._clock = clock
         self._methods: dict[str, _MethodBudget] = {}
@@ -109,8 +115,7 @@ class OperatingTracker:
             if spent is None:
                 spent = _number(time_block.get("duration"))
             if spent is not None and spent > MINIMAL_FIX_TIME:
-                b.own.append((now, spent))
-                b.longest = max(b.longest, spent)
+                b.recent.append((now, spent))
             operating = _number(time_block.get("operating"))
             if operating is not None:
                 b.reported, b.reported_at = operating, now
@@ -119,20 +124,15 @@ class OperatingTracker:
                 b.reset_at = reset
             self._prune(b, now)
 
-    def block(self, method: str, until: float | None = None) -> float:
-        """A 429 came back for `method`: no call until the reset time (the last known
-        `operating_reset_at`, else the expiry of our oldest recorded call, else one bucket
-        length). Returns the unix time it is blocked until."""
+    def block(self, method: str, fallback: float = 60.0) -> float:
+        """A 429 came back for `method`: no call until the last known `operating_reset_at`,
+        or, when none is known (or it has passed), for `fallback` seconds. Returns the unix time
+        the method is blocked until."""
         now = self._clock()
         with self._lock:
             b = self._methods.setdefault(method.lower(), _MethodBudget())
-            if until is None:
-                if b.reset_at is not None and b.reset_at > now:
-                    until = b.reset_at
-                elif b.own:
-                    until = b.own[0][0] + self.window
-                else:
-                    until = now + min(60.0, self.window / 10)
+            self._prune(b, now)
+            until = b.reset_at if b.reset_at is not None and b.reset_at > now else now + fallback
             b.blocked_until = max(until, b.blocked_until or 0.0)
             return b.blocked_until
 
@@ -148,23 +148,28 @@ class OperatingTracker:
         return wait
 
     def spent(self, method: str) -> float:
-        """Best estimate of the method's accumulated seconds in the current window."""
+        """The method's accumulated seconds in the window, as last reported (0 if unknown)."""
         now = self._clock()
         with self._lock:
             b = self._methods.get(method.lower())
-            return self._estimate(b, now) if b else 0.0
+            if b is None:
+                return 0.0
+            self._prune(b, now)
+            return b.reported or 0.0
 
     def snapshot(self) -> dict[str, float]:
         now = self._clock()
         with self._lock:
-            return {m: round(self._estimate(b, now), 3) for m, b in self._methods.items()}
+            out = {}
+            for m, b in self._methods.items():
+                self._prune(b, now)
+                out[m] = round(b.reported or 0.0, 3)
+            return out
 
     # --- internals ----------------------------------------------------------------------------
     def _prune(self, b: _MethodBudget, now: float) -> None:
-        while b.own and b.own[0][0] <= now - self.window:
-            b.own.popleft()
-        if not b.own:
-            b.longest = 0.0
+        while b.recent and b.recent[0][0] <= now - self.window:
+            b.recent.popleft()
         if (b.reset_at is not None and b.reset_at <= now) or b.reported_at <= now - self.window:
             # The oldest bucket expired: the reported total is stale (lower by an unknown
             # amount). Forget it; the next answer reports the new total.
@@ -172,26 +177,15 @@ class OperatingTracker:
         if b.blocked_until is not None and b.blocked_until <= now:
             b.blocked_until = None
 
-    def _estimate(self, b: _MethodBudget, now: float) -> float:
-        self._prune(b, now)
-        own = sum(s for _, s in b.own)
-        return max(b.reported or 0.0, own)
-
     def _wait_one(self, b: _MethodBudget, now: float) -> float:
-        estimate = self._estimate(b, now)
+        self._prune(b, now)
         if b.blocked_until is not None:
             return b.blocked_until - now
-        if estimate < self.limit - self.margin - b.longest:
+        if b.reported is None or b.reset_at is None:
             return 0.0
-        candidates = []
-        if b.reported is not None and b.reported >= self.limit - self.margin - b.longest \
-                and b.reset_at is not None:
-            candidates.append(b.reset_at)
-        if b.own:
-            candidates.append(b.own[0][0] + self.window)
-        if not candidates:
+        if b.reported < self.limit - self.margin - b.longest():
             return 0.0
-        return max(0.0, min(min(candidates) - now, self.window))
+        return max(0.0, min(b.reset_at - now, self.window))
 
 
 def _number(value: Any) -> float | None:
