@@ -128,3 +128,12 @@ def test_port_in_use_is_a_clear_error(registry):
         port = s.getsockname()[1]
         result = CliRunner().invoke(egrul_command, ["--registry", str(registry), "--port", str(port)])
     assert result.exit_code == 2 and f"127.0.0.1:{port}" in result.output
+
+
+def test_registered_as_crm_etl_emulate_egrul():
+    from etl.cli import main
+
+    result = CliRunner().invoke(main, ["emulate", "egrul", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--registry", "--latency", "--rps", "--token", "--daily-quota", "--fault-503", "--seed"):
+        assert option in result.output
