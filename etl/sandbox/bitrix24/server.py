@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,7 +30,7 @@ from etl.sandbox.bitrix24.errors import (INTERNAL_SERVER_ERROR, INVALID_CREDENTI
 from etl.sandbox.bitrix24.params import request_params
 from etl.sandbox.bitrix24.phpjson import php_shape
 from etl.sandbox.bitrix24.portal import Portal
-from etl.sandbox.httpserver import RunningServer, SandboxHandler
+from etl.sandbox.httpserver import RunningServer, SandboxHandler, SandboxHTTPServer
 from etl.secrets import redact_url
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ class Bitrix24Handler(SandboxHandler):
 
     # --- the REST API ---------------------------------------------------------------------------
     def handle_api(self, body: bytes) -> None:
+        try:
+            self._handle_rest(body)
+        except Exception:  # noqa: BLE001 - an emulator bug must look like the portal's 500, not a reset
+            log.exception("bitrix24 emulator: request failed")
+            self.send_error_payload(INTERNAL_SERVER_ERROR)
+
+    def _handle_rest(self, body: bytes) -> None:
         portal = self.portal
         split = urlsplit(self.path)
         path = unquote(split.path)
@@ -144,6 +152,12 @@ class Bitrix24Handler(SandboxHandler):
 
 class Bitrix24Server(RunningServer):
     """A running emulator; `webhook_url` is the inbound webhook base (follows code rotation)."""
+
+    def __init__(self, httpd: SandboxHTTPServer) -> None:
+        super().__init__(httpd)
+        # a short poll interval makes stop() quick (tests start and stop many portals)
+        self.thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name="Bitrix24Emulator", daemon=True)
 
     @property
     def portal(self) -> Portal:
