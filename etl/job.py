@@ -160,8 +160,7 @@ def graceful_stop() -> Iterator[threading.Event]:
 def build_provider(settings: Settings):
     if not settings.egrul.token:
         raise ConfigError("no EGRUL/DaData token: set CRM_ETL_EGRUL_TOKEN")
-    return DadataProvider(settings.egrul.url, settings.egrul.token, timeout=settings.egrul.timeout,
-                          rate=settings.egrul.rate, pool_size=settings.egrul.concurrency)
+    return DadataProvider.from_settings(settings.egrul)
 
 
 def build_client(settings: Settings) -> Bitrix24Client:

@@ -40,6 +40,9 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
 class SandboxHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes; with Nagle on, each answer on a kept-alive
+    # connection stalls ~40 ms waiting for the delayed ACK
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
     service_name: ClassVar[str] = "sandbox"
 
@@ -130,8 +133,8 @@ class RunningServer:
 
     def __init__(self, httpd: SandboxHTTPServer) -> None:
         self.httpd = httpd
-        self.thread = threading.Thread(target=httpd.serve_forever, name=type(httpd.service).__name__,
-                                       daemon=True)
+        self.thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       name=type(httpd.service).__name__, daemon=True)
 
     @property
     def url(self) -> str:
