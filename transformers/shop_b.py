@@ -26,7 +26,7 @@ from etl.config import ShopSettings
 from etl.dto import BankAccount, Company, Contact, Phone, Reject
 from transformers.base import Output
 from transformers.cleaning import clean_emails, clean_phones, clean_text, tidy_name_part
-from transformers.cleaning.fields import BadField, raw_text
+from transformers.cleaning.fields import BadField, raw_text, text
 from validators.inn import compact
 
 ACTIVE_STATUS = "E0002"
@@ -49,7 +49,7 @@ class ShopBTransformer:
         """Export items; a Kafka event value (an object with `event_type` and no `PARTNER`) in the
         stream is handled as by `transform_event`."""
         for n, record in enumerate(records):
-            if isinstance(record, Mapping) and "event_type" in record and "PARTNER" not in record:
+            if type(record) is dict and "event_type" in record and "PARTNER" not in record:
                 yield from self.transform_event(record)
             else:
                 yield from self.partner(record, n)
@@ -89,7 +89,7 @@ class ShopBTransformer:
     def partner(self, record: Any, n: int | None = None) -> Iterator[Output]:
         """One business partner: its Company (or Reject), then its contacts."""
         where = f"#{n}" if n is not None else "?"
-        if not isinstance(record, Mapping):
+        if type(record) is not dict and not isinstance(record, Mapping):
             yield Reject(self.source, where, "record", rejects.BAD_RECORD,
                          f"record {where} is a {type(record).__name__}, not an object", raw=record)
             return
@@ -114,15 +114,15 @@ class ShopBTransformer:
 
     def _company(self, record: Mapping[str, Any], partner_id: str) -> Company | Reject:
         try:
-            name = _join(_text(record, "NAME_ORG1"), _text(record, "NAME_ORG2"))
-            legal_form = _text(record, "LEGAL_ENTY")
+            name = _join(text(record, "NAME_ORG1"), text(record, "NAME_ORG2"))
+            legal_form = text(record, "LEGAL_ENTY")
             taxnums = _taxnums(record.get("TAXNUMS"))
-            phones, emails = _comm(record.get("COMM"), "COMM")
+            phones, emails = _comm(record.get("COMM"))
             address = _address(record.get("ADDRESS"))
             banks = _banks(record.get("BANKS"))
             updated_at = _changed_at(record.get("CHANGED_AT"))
-            xdele = _text(record, "XDELE")
-            status = _text(record, "STATUS")
+            xdele = text(record, "XDELE")
+            status = text(record, "STATUS")
             _check_contacts_shape(record.get("CONTACTS"))
         except BadField as e:
             return self._reject(partner_id, "company", rejects.BAD_RECORD, str(e), record)
@@ -149,23 +149,23 @@ class ShopBTransformer:
 
     def _contact(self, item: Any, partner_id: str, i: int, company_inn: str, company_reason: str,
                  updated_at: datetime | None) -> Contact | Reject:
-        where = f"CONTACTS[{i}]"
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             return self._reject(f"{partner_id}/{i}", "contact", rejects.BAD_RECORD,
-                                f"{where}: expected an object, got {type(item).__name__}", item)
+                                f"CONTACTS[{i}]: expected an object, got {type(item).__name__}", item)
         contact_id = _partner_id(item.get("PARTNER"))
         if not contact_id:
             return self._reject(f"{partner_id}/{i}", "contact", rejects.BAD_RECORD,
-                                f"{where}.PARTNER: missing or not a partner number", item)
+                                f"CONTACTS[{i}].PARTNER: missing or not a partner number", item)
         try:
-            last = tidy_name_part(_text(item, "NAME_LAST", where))
-            first = tidy_name_part(_text(item, "NAME_FIRST", where))
-            middle = tidy_name_part(_text(item, "NAME_MIDDLE", where))
-            position = _text(item, "FUNCTION", where)
-            xdele = _text(item, "XDELE", where)
-            phones, emails = _comm(item.get("COMM"), f"{where}.COMM")
+            last = tidy_name_part(text(item, "NAME_LAST"))
+            first = tidy_name_part(text(item, "NAME_FIRST"))
+            middle = tidy_name_part(text(item, "NAME_MIDDLE"))
+            position = text(item, "FUNCTION")
+            xdele = text(item, "XDELE")
+            phones, emails = _comm(item.get("COMM"))
         except BadField as e:
-            return self._reject(contact_id, "contact", rejects.BAD_RECORD, str(e), item)
+            return self._reject(contact_id, "contact", rejects.BAD_RECORD,
+                                str(e.inside(f"CONTACTS[{i}]")), item)
         if xdele == DELETED:
             return self._reject(contact_id, "contact", rejects.SOURCE_DELETED, "XDELE = X", item)
         if company_reason:
@@ -197,13 +197,6 @@ def _partner_id(value: Any) -> str:
     return ""
 
 
-def _text(record: Mapping[str, Any], key: str, where: str = "") -> str:
-    value = record.get(key)
-    if value is None or value == "":
-        return ""
-    return clean_text(raw_text(value, f"{where}.{key}" if where else key))
-
-
 def _join(first: str, second: str) -> str:
     return f"{first} {second}" if first and second else first or second
 
@@ -221,54 +214,68 @@ def _taxnums(value: Any) -> dict[str, str]:
         kind = entry.get("TAXTYPE")
         if not isinstance(kind, str):
             raise BadField(f"TAXNUMS[{i}].TAXTYPE", f"expected text, got {type(kind).__name__}")
-        number = _text(entry, "TAXNUM", f"TAXNUMS[{i}]")
+        try:
+            number = text(entry, "TAXNUM")
+        except BadField as e:
+            raise e.inside(f"TAXNUMS[{i}]") from None
         if not found.get(kind):
             found[kind] = number
     return found
 
 
-def _comm(value: Any, where: str) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
+def _comm(value: Any) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
     """COMM -> (phones, e-mails): PHONE entries are WORK, MOBILE entries MOBILE, FAX entries FAX;
     TEL_EXTENS is the extension of the entry's (first) number unless the number text had one."""
     if value is None:
         return (), ()
-    if not isinstance(value, Mapping):
-        raise BadField(where, f"expected an object, got {type(value).__name__}")
+    if type(value) is not dict and not isinstance(value, Mapping):
+        raise BadField("COMM", f"expected an object, got {type(value).__name__}")
     phones: list[Phone] = []
-    seen: set[tuple[str, str]] = set()
     for key, kind in _PHONE_KINDS:
-        for i, entry in enumerate(_entries(value.get(key), f"{where}.{key}")):
-            label = f"{where}.{key}[{i}]"
-            number = entry.get("TEL_NUMBER")
-            if isinstance(number, str):
-                number = raw_text(number, f"{label}.TEL_NUMBER")
-            extension = compact(_text(entry, "TEL_EXTENS", label))
-            for j, phone in enumerate(clean_phones(number, kind)):
-                if j == 0 and extension and not phone.ext:
-                    phone = Phone(phone.e164, extension, phone.kind)
-                if (phone.e164, phone.ext) not in seen:
-                    seen.add((phone.e164, phone.ext))
-                    phones.append(phone)
+        entries = value.get(key)
+        if entries:
+            for i, entry in enumerate(_entries(entries, key)):
+                try:
+                    _add_phones(phones, entry, kind)
+                except BadField as e:
+                    raise e.inside(f"COMM.{key}[{i}]") from None
     emails: list[str] = []
-    for i, entry in enumerate(_entries(value.get("EMAIL"), f"{where}.EMAIL")):
-        address = entry.get("SMTP_ADDR")
-        if isinstance(address, str):
-            address = raw_text(address, f"{where}.EMAIL[{i}].SMTP_ADDR")
-        emails.extend(e for e in clean_emails(address) if e not in emails)
+    entries = value.get("EMAIL")
+    if entries:
+        for i, entry in enumerate(_entries(entries, "EMAIL")):
+            try:
+                found = clean_emails(raw_text(entry.get("SMTP_ADDR"), "SMTP_ADDR"))
+            except BadField as e:
+                raise e.inside(f"COMM.EMAIL[{i}]") from None
+            emails.extend(e for e in found if e not in emails)
     return tuple(phones), tuple(emails)
 
 
-def _entries(value: Any, where: str) -> list[Mapping[str, Any]]:
-    """A COMM list (of objects); a single object is read as a list of one."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
+def _add_phones(phones: list[Phone], entry: Mapping[str, Any], kind: str) -> None:
+    number = entry.get("TEL_NUMBER")
+    if type(number) is str:  # numbers and lists are read by clean_phones as best it can
+        number = raw_text(number, "TEL_NUMBER")
+    extension = entry.get("TEL_EXTENS")
+    if extension:
+        extension = compact(text(entry, "TEL_EXTENS"))
+    for j, phone in enumerate(clean_phones(number, kind)):
+        if j == 0 and extension and not phone.ext:
+            phone = Phone(phone.e164, extension, phone.kind)
+        if not any(p.e164 == phone.e164 and p.ext == phone.ext for p in phones):
+            phones.append(phone)
+
+
+def _entries(value: Any, key: str) -> list[Mapping[str, Any]]:
+    """A list of objects (COMM.PHONE, BANKS, ...); a single object is read as a list of one."""
+    if type(value) is dict:
         return [value]
-    if not isinstance(value, list):
-        raise BadField(where, f"expected a list, got {type(value).__name__}")
+    if type(value) is not list:
+        if isinstance(value, Mapping):
+            return [value]
+        raise BadField(key, f"expected a list, got {type(value).__name__}")
     for i, entry in enumerate(value):
-        if not isinstance(entry, Mapping):
-            raise BadField(f"{where}[{i}]", f"expected an object, got {type(entry).__name__}")
+        if type(entry) is not dict and not isinstance(entry, Mapping):
+            raise BadField(f"{key}[{i}]", f"expected an object, got {type(entry).__name__}")
     return value
 
 
@@ -282,22 +289,26 @@ def _address(value: Any) -> str:
     for key in keys:
         if key == "COUNTRY" and value.get(key) == "RU":
             continue
-        part = _text(value, key, "ADDRESS")
+        part = text(value, key, "ADDRESS")
         if part:
             parts.append(part)
     return ", ".join(parts)
 
 
 def _banks(value: Any) -> tuple[BankAccount, ...]:
+    if not value:
+        return ()
     accounts = []
     for i, entry in enumerate(_entries(value, "BANKS")):
-        where = f"BANKS[{i}]"
-        bik = compact(_text(entry, "BANKL", where))
-        account = compact(_text(entry, "BANKN", where))
-        if bik or account:
-            accounts.append(BankAccount(bik=bik, account=account,
-                                        corr_account=compact(_text(entry, "KOINV", where)),
-                                        bank_name=_text(entry, "BANKA", where)))
+        try:
+            bik = compact(text(entry, "BANKL"))
+            account = compact(text(entry, "BANKN"))
+            if bik or account:
+                accounts.append(BankAccount(bik=bik, account=account,
+                                            corr_account=compact(text(entry, "KOINV")),
+                                            bank_name=text(entry, "BANKA")))
+        except BadField as e:
+            raise e.inside(f"BANKS[{i}]") from None
     return tuple(accounts)
 
 

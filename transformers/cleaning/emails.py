@@ -9,8 +9,8 @@ import re
 
 from transformers.cleaning.text import decode_legacy
 
-# A run of characters around an "@" that is not a separator people put between addresses.
-_CANDIDATE = re.compile(r"[^\s,;<>()\[\]\"'«»]+@[^\s,;<>()\[\]\"'«»]+")
+# What people put between addresses (and around them: `Name <a@b.ru>`).
+_SEPARATORS = re.compile(r"[\s,;<>()\[\]\"'«»]+")
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9а-яё](?:[a-z0-9а-яё-]{0,61}[a-z0-9а-яё])?"
 _VALID = re.compile(
@@ -40,11 +40,16 @@ def clean_emails(text: object) -> tuple[str, ...]:
         text = decode_legacy(text)
     if "@" not in text:
         return ()
+    single = text.strip().lower()
+    if len(single) <= _MAX_LEN and _VALID.fullmatch(single) and single.index("@") <= _MAX_LOCAL:
+        return (single,)  # the usual cell: one clean address
     out: list[str] = []
-    for candidate in _CANDIDATE.findall(text.lower()):
+    for candidate in _SEPARATORS.split(text.lower()):
+        if "@" not in candidate or len(candidate) > _MAX_LEN + 8:
+            continue
         if candidate.startswith("mailto:"):
             candidate = candidate[7:]
-        candidate = candidate.strip(_TRIM)
+        candidate = candidate.rstrip(_TRIM)
         m = _VALID.fullmatch(candidate)
         if m and len(candidate) <= _MAX_LEN and len(m.group("local")) <= _MAX_LOCAL and candidate not in out:
             out.append(candidate)

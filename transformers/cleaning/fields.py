@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from transformers.cleaning.text import clean_text, decode_legacy
+from transformers.cleaning.text import clean_text, decode_legacy, text_of
 
 MAX_TEXT = 8192  # characters (or bytes) in one raw text value; more is not something a person typed
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -22,30 +22,48 @@ class BadField(Exception):
     def __init__(self, field: str, why: str) -> None:
         super().__init__(f"{field}: {why}")
         self.field = field
+        self.why = why
+
+    def inside(self, prefix: str) -> BadField:
+        """The same problem, named from an outer level: `PHONE[0]` + `TEL_NUMBER`."""
+        return BadField(f"{prefix}.{self.field}", self.why)
 
 
-def text(record: Mapping[str, Any], key: str, label: str | None = None) -> str:
-    """The field as clean text ("" for None/missing): decoded, repaired, whitespace collapsed."""
+def text(record: Mapping[str, Any], key: str, where: str = "") -> str:
+    """The field as clean text ("" for None/missing): decoded, repaired, whitespace collapsed.
+    `where` prefixes the field name in the error (`CONTACTS[2]` -> `CONTACTS[2].NAME_LAST`)."""
     value = record.get(key)
-    if value is None:
-        return ""
-    return clean_text(raw_text(value, label or key))
+    if not value:
+        return "" if value is None or value == "" or value == b"" else clean_text(raw_text(value, key, where))
+    kind = type(value)
+    if (kind is str or kind is bytes) and len(value) <= MAX_TEXT:
+        return text_of(value)
+    return clean_text(raw_text(value, key, where))
 
 
-def raw_text(value: Any, label: str) -> str:
+def raw_text(value: Any, key: str, where: str = "") -> str:
     """The value decoded and repaired but not yet whitespace-cleaned (phones and e-mails split on
     line breaks themselves)."""
     if value is None:
         return ""
+    kind = type(value)
+    if kind is bytes and len(value) <= MAX_TEXT and value.isascii():
+        return value.decode("ascii")
+    if kind is str and len(value) <= MAX_TEXT:
+        return decode_legacy(value)
     if isinstance(value, (str, bytes, bytearray)) and len(value) > MAX_TEXT:
-        raise BadField(label, f"{len(value)} characters long (at most {MAX_TEXT} expected)")
+        raise BadField(_label(key, where), f"{len(value)} characters long (at most {MAX_TEXT} expected)")
     try:
         return decode_legacy(value)
     except TypeError:
-        raise BadField(label, f"expected text, got {type(value).__name__}") from None
+        raise BadField(_label(key, where), f"expected text, got {type(value).__name__}") from None
 
 
-def integer(record: Mapping[str, Any], key: str, label: str | None = None) -> int:
+def _label(key: str, where: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def integer(record: Mapping[str, Any], key: str) -> int:
     """A required integer (an id, a flag); digits in text are accepted, anything else is bad."""
     value = record.get(key)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -57,7 +75,7 @@ def integer(record: Mapping[str, Any], key: str, label: str | None = None) -> in
     if isinstance(value, float) and value.is_integer():
         return int(value)
     what = "missing" if value is None else f"expected an integer, got {type(value).__name__} {_short(value)}"
-    raise BadField(label or key, what)
+    raise BadField(key, what)
 
 
 def local_time_to_utc(value: Any, label: str, zone: ZoneInfo = MOSCOW) -> datetime | None:
@@ -72,8 +90,8 @@ def local_time_to_utc(value: Any, label: str, zone: ZoneInfo = MOSCOW) -> dateti
         except ValueError:
             raise BadField(label, f"not a date-time: {_short(value)}") from None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=zone)
+        if value.tzinfo is None:  # wall time in `zone` (fold=0 for the repeated autumn hour)
+            return (value - zone.utcoffset(value)).replace(tzinfo=UTC)
         return value.astimezone(UTC)
     if isinstance(value, date):
         return datetime.combine(value, time(), zone).astimezone(UTC)

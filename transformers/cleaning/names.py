@@ -20,7 +20,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-_TOKEN = re.compile(r"[^\s.,;:()\"«»]+\.?")
+# A word starts with a letter and runs to a space, a dot (kept: `И.`) or punctuation.
+_TOKEN = re.compile(r"[^\W\d_][^\s.,;:()\"«»]*\.?")
 _SURNAME_ENDINGS = (
     "ов", "ев", "ёв", "ин", "ын", "ова", "ева", "ёва", "ина", "ына", "ский", "цкий", "ской", "цкой",
     "ская", "цкая", "ых", "их", "енко", "ук", "юк", "ян", "дзе", "швили",
@@ -51,12 +52,16 @@ class FullName(NamedTuple):
     middle: str
 
 
+_NO_NAME = FullName("", "", "")
+_SIMPLE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*(?: [^\W\d_]+(?:-[^\W\d_]+)*)*")
+
+
 def _norm(word: str) -> str:
     return word.lower().replace("ё", "е")
 
 
 def _is_initial(token: str) -> bool:
-    return len(token.rstrip(".")) == 1
+    return len(token) == 1 or (len(token) == 2 and token[1] == ".")
 
 
 def _is_first_name(token: str) -> bool:
@@ -64,7 +69,8 @@ def _is_first_name(token: str) -> bool:
 
 
 def _is_surname(token: str) -> bool:
-    return _norm(token).endswith(_SURNAME_ENDINGS) and not _is_first_name(token)
+    norm = _norm(token)
+    return norm.endswith(_SURNAME_ENDINGS) and norm not in KNOWN_FIRST_NAMES
 
 
 def _is_patronymic(token: str) -> bool:
@@ -74,10 +80,12 @@ def _is_patronymic(token: str) -> bool:
 def tidy_name(word: str) -> str:
     """Title-case a name typed all upper/lower case (`ИВАНОВ` -> `Иванов`); an initial becomes
     `И.`; mixed case is kept."""
+    if word.istitle() and not _is_initial(word):  # `Иванов`, `Петрова-Водкина`: already tidy
+        return word
     if not word:
         return ""
     if _is_initial(word):
-        return word.rstrip(".").upper() + "."
+        return word[0].upper() + "."
     if word.lower() in _PARTICLES:
         return word.lower()
     if word.isupper() or word.islower():
@@ -87,15 +95,28 @@ def tidy_name(word: str) -> str:
 
 def tidy_name_part(text: str) -> str:
     """A whole name field (shop B's NAME_LAST etc.): every word tidied, whitespace collapsed."""
+    if text.istitle() and " " not in text and not _is_initial(text):  # the usual `Иванов`
+        return text
     return " ".join(tidy_name(w) for w in text.split())
 
 
 def split_full_name(text: str) -> FullName:
     """One free-text name -> FullName(last, first, middle); see the module docstring."""
-    tokens = [tidy_name(t) for t in _TOKEN.findall(text) if any(c.isalpha() for c in t)]
+    if _SIMPLE.fullmatch(text):  # words of letters and hyphens, single spaces: the usual shape
+        tokens = [tidy_name(t) for t in text.split(" ")]
+    else:
+        tokens = [tidy_name(t) for t in _TOKEN.findall(text)]
     n = len(tokens)
+    if n == 3:
+        a, b, c = tokens
+        if _is_initial(b) or _is_initial(c) or _is_initial(a):
+            pass  # the initials rule below
+        elif _is_patronymic(b) and not _is_patronymic(c):
+            return FullName(c, a, b)
+        else:
+            return FullName(a, b, c)
     if n == 0:
-        return FullName("", "", "")
+        return _NO_NAME
     initials = [_is_initial(t) for t in tokens]
     if n > 1 and initials.count(False) == 1:
         words = [t for t, i in zip(tokens, initials) if not i]
@@ -111,10 +132,7 @@ def split_full_name(text: str) -> FullName:
         if _first_then_last(a, b):
             return FullName(b, a, "")
         return FullName(a, b, "")
-    a, b, c = tokens[0], tokens[1], tokens[2]
-    if n == 3 and _is_patronymic(b) and not _is_patronymic(c):
-        return FullName(c, a, b)
-    return FullName(a, b, " ".join(tokens[2:]))
+    return FullName(tokens[0], tokens[1], " ".join(tokens[2:]))
 
 
 def _first_then_last(a: str, b: str) -> bool:

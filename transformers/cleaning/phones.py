@@ -25,13 +25,20 @@ _EXT_MARK = r"(?:доб(?:авочный)?|доп|вн(?:утр(?:енний)?)?
 _EXT = re.compile(r"(?<![a-zа-яё])" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})", re.I)
 # A piece that is only an extension: the `, доб. 123` after a number.
 _EXT_ONLY = re.compile(r"[\s(]*" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})[\s).]*", re.I)
-# Between numbers: punctuation, line breaks, "или"/"or".
-_SPLIT = re.compile(r"[,;|/\\\n\r]+|\s+(?:или|and|or)\s+", re.I)
-_NON_DIGIT = re.compile(r"\D+")
+# Between numbers: punctuation, line breaks ("8 495 1234567 или 8 916 1234567" reaches the
+# digit-group split in the slow path).
+_SPLIT = re.compile(r"[,;|/\\\n\r]+")
+# Only what a number itself is written with: digits, spaces, + - ( ) and dots.
+_PLAIN = re.compile(r"[0-9 +\-().\t\u00a0]+")
+_DROP = str.maketrans("", "", " +-().\t\u00a0")
+_HAS_DIGIT = re.compile(r"\d")
+_NON_DIGIT = re.compile(r"[^0-9]+")
 _DIGIT_GROUP = re.compile(r"\d+")
 _FAX = re.compile(r"факс|fax", re.I)
 _MOBILE = re.compile(r"моб|сот|mob|cell", re.I)
 _MIN_DIGITS = 7  # fewer digits than this before a marker means the marker is not an extension
+_MIN_NATIONAL = 10  # a Russian number written without "+" has an area code: 10 digits at least
+_MIN_INTERNATIONAL = 8  # "+" and country code: the shortest numbers in use have 8 digits
 
 
 def clean_phones(text: object, default_kind: str = "WORK") -> tuple[Phone, ...]:
@@ -42,24 +49,28 @@ def clean_phones(text: object, default_kind: str = "WORK") -> tuple[Phone, ...]:
     """
     phones: list[Phone] = []
     for piece in _pieces(text):
-        if not any(c.isdigit() for c in piece):
-            continue
-        only_ext = _EXT_ONLY.fullmatch(piece)
-        if only_ext:
-            if phones and not phones[-1].ext:
-                last = phones[-1]
-                phones[-1] = Phone(last.e164, only_ext.group(1), last.kind)
-            continue
-        kind = "FAX" if _FAX.search(piece) else "MOBILE" if _MOBILE.search(piece) else default_kind
-        for e164, ext in _parse_piece(piece):
-            phone = Phone(e164, ext, kind)
-            if phone not in phones:
-                phones.append(phone)
+        if _PLAIN.fullmatch(piece):  # only a number's own characters: the common case
+            found = _parse_digits(piece.translate(_DROP), "+" in piece, "", piece)
+            kind = default_kind
+        else:
+            if not _HAS_DIGIT.search(piece):
+                continue
+            only_ext = _EXT_ONLY.fullmatch(piece)
+            if only_ext:
+                if phones and not phones[-1].ext:
+                    last = phones[-1]
+                    phones[-1] = Phone(last.e164, only_ext.group(1), last.kind)
+                continue
+            found = _parse_words(piece)
+            kind = "FAX" if _FAX.search(piece) else "MOBILE" if _MOBILE.search(piece) else default_kind
+        for e164, ext in found:
+            if not any(p.e164 == e164 and p.ext == ext for p in phones):
+                phones.append(Phone(e164, ext, kind))
     return tuple(phones)
 
 
 def _pieces(value: object) -> list[str]:
-    if value is None or value == "":
+    if not value:
         return []
     if isinstance(value, str):
         return _SPLIT.split(value)
@@ -73,24 +84,27 @@ def _pieces(value: object) -> list[str]:
         return []
 
 
-def _parse_piece(piece: str) -> list[tuple[str, str]]:
+def _parse_words(piece: str) -> list[tuple[str, str]]:
+    """A piece with words around the number: find the extension, then read the digits."""
     main, ext = piece, ""
     for m in _EXT.finditer(piece):
         if sum(c.isdigit() for c in piece[:m.start()]) >= _MIN_DIGITS:
             main, ext = piece[:m.start()], m.group(1)
             break
-    digits = _NON_DIGIT.sub("", main)
-    plus = "+" in main
+    return _parse_digits(_NON_DIGIT.sub("", main), "+" in main, ext, piece)
+
+
+def _parse_digits(digits: str, plus: bool, ext: str, piece: str) -> list[tuple[str, str]]:
+    """The fast path on the digits of a piece; phonenumbers for what it cannot decide."""
     n = len(digits)
-    nsn = ""
     if n == 11 and (digits[0] == "7" or (digits[0] == "8" and not plus)):
-        nsn = digits[1:]
+        if _fast_prefix(digits[1:4]):
+            return [("+7" + digits[1:], ext)]
     elif n == 10 and not plus:
-        nsn = digits
-    if nsn and _fast_prefix(nsn[:3]):
-        return [("+7" + nsn, ext)]
-    if n < _MIN_DIGITS:
-        return []
+        if _fast_prefix(digits[:3]):
+            return [("+7" + digits, ext)]
+    if n < (_MIN_INTERNATIONAL if plus else _MIN_NATIONAL) or not digits.isdigit():
+        return []  # too short to be a number anywhere (`123-45-67` has no area code): junk
     return _parse_slow(piece)
 
 

@@ -25,6 +25,7 @@ decoded with the wrong codec (mojibake). `decode_legacy` turns both into proper 
 """
 from __future__ import annotations
 
+import codecs
 import re
 
 import ftfy.bad_codecs  # noqa: F401 - registers the sloppy-windows-125x codecs
@@ -36,6 +37,21 @@ _CP1251_HIGH = bytes(range(0x80, 0xC0)).decode("sloppy-windows-1251")
 _SUSPECT = re.compile("[\u00c0-\u00ff]|[РС][" + re.escape(_CP1251_HIGH) + "\ufffd]")
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060\ufeff\ufffe\uffff]+")
 _CYRILLIC_SHARE = 0.6
+_decode_cp1251 = codecs.getdecoder("sloppy-windows-1251")  # bound once: the by-name lookup costs
+
+
+def _decode_bytes(raw: bytes) -> tuple[str, bool]:
+    """(text, was UTF-8): strict UTF-8, else cp1251. Decoding with "replace" and looking for
+    U+FFFD avoids the cost of an exception on every cp1251 value."""
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" not in text:
+        return text, True
+    if b"\xef\xbf\xbd" in raw:  # a real U+FFFD in the data: only a strict decode can tell
+        try:
+            return raw.decode("utf-8"), True
+        except UnicodeDecodeError:
+            pass
+    return _decode_cp1251(raw)[0], False
 
 
 def _cyrillic_share(text: str) -> float:
@@ -89,12 +105,8 @@ def decode_legacy(value: bytes | bytearray | memoryview | str | None) -> str:
     if isinstance(value, str):
         return repair_mojibake(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw.decode("sloppy-windows-1251")
-        return repair_mojibake(text)
+        text, utf8 = _decode_bytes(bytes(value))
+        return repair_mojibake(text) if utf8 else text
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
@@ -113,7 +125,24 @@ def clean_text(text: str | None) -> str:
 
 
 def text_of(value: bytes | str | None) -> str:
-    """`clean_text(decode_legacy(value))`: the one call a transformer makes per text field."""
+    """`clean_text(decode_legacy(value))`, the one call a transformer makes per text field, with
+    the common cases (ASCII, clean UTF-8, cp1251 bytes, clean str) inlined: ~1 µs."""
     if value is None:
         return ""
-    return clean_text(decode_legacy(value))
+    kind = type(value)
+    if kind is str:
+        text = value
+        if not text.isascii() and _SUSPECT.search(text):
+            text = repair_mojibake(text)
+    elif kind is bytes:
+        if value.isascii():
+            text = value.decode("ascii")
+        else:
+            text, utf8 = _decode_bytes(value)
+            if utf8 and _SUSPECT.search(text):
+                text = repair_mojibake(text)
+    else:
+        text = decode_legacy(value)
+    if not text.isprintable():
+        text = _CONTROL.sub("", text)
+    return " ".join(text.split())
