@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from contextlib import contextmanager
 
 import pytest
@@ -193,10 +194,17 @@ def test_find_by_comm_over_more_than_20_values(client):
 
 # --- limits -----------------------------------------------------------------------------------------
 
-def test_client_bucket_keeps_a_burst_of_80_free_of_503():
+def test_client_bucket_keeps_a_burst_of_80_from_4_threads_free_of_503():
     with portal(rate=20.0, burst=10) as server, client_for(server, rate=20.0, burst=10) as client:
-        for _ in range(80):
-            client.call("crm.company.fields")
+        def twenty_calls():
+            for _ in range(20):
+                client.call("crm.company.fields")
+
+        threads = [threading.Thread(target=twenty_calls) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         assert rejected(server, "QUERY_LIMIT_EXCEEDED") == 0
         assert client.stats.http_503 == 0 and client.stats.requests == 80
         assert client.stats.throttle_wait_s > 0
@@ -344,3 +352,12 @@ def test_results_type_and_stats_shape(client):
     assert isinstance(res, BatchResult) and res.ok
     stats = client.stats.as_dict()
     assert stats["requests"] == 1 and stats["commands"] == 1
+
+
+def test_a_fatal_code_inside_a_batch_stops_the_run_but_keeps_what_was_done(client):
+    with pytest.raises(PortalRefused) as e:
+        client.batch({"ok": company(1), "typo": ("crm.compnay.add", {"fields": {"TITLE": "x"}})})
+    assert e.value.code == "ERROR_METHOD_NOT_FOUND"
+    done = e.value.batch_result
+    assert isinstance(done.results["ok"], int)
+    assert client.call("crm.company.get", {"id": done.results["ok"]}).result["TITLE"] == "ООО Компания 1"

@@ -40,7 +40,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -196,7 +196,10 @@ class Bitrix24Client:
     def batch(self, commands: Mapping[Any, Command] | Sequence[Command], *, halt: bool = False,
               idempotent: bool | None = None) -> BatchResult:
         """Run up to 50 commands in one request. Per-command errors land in `.errors`; a fatal
-        code in any command raises PortalRefused (with `.batch_result`)."""
+        code in any command raises PortalRefused. Commands refused for the operating limit are
+        sent again after the wait; if that second request fails, the exception (OutcomeUnknown
+        for the re-sent commands, PortalUnavailable, PortalRefused) carries `.batch_result`
+        with what the first request did."""
         sent = normalise_commands(commands)
         if not sent:
             return BatchResult()
@@ -215,7 +218,12 @@ class Bitrix24Client:
             rerun = {wire: (caller, (m, resolve_references(p, result, callers)))
                      for wire, (caller, (m, p)) in sent.items() if caller in again}
             self._count_retry("operating", len(limited))
-            result.merge(self._batch_once(rerun, halt, idempotent, round_no))
+            try:
+                again_result = self._batch_once(rerun, halt, idempotent, round_no)
+            except (OutcomeUnknown, PortalUnavailable, PortalRefused) as e:
+                e.batch_result = result  # the commands answered before were executed
+                raise
+            result.merge(again_result)
         for err in result.errors.values():
             if isinstance(err, PortalRefused):
                 err.batch_result = result

@@ -121,8 +121,11 @@ class ServerError(BitrixError):
 class PortalUnavailable(Exception):
     """Retries exhausted: the portal did not give a usable answer after `attempts` tries.
 
-    `cause` is a short, secret-free description of the last failure.
+    `cause` is a short, secret-free description of the last failure. `batch_result`: see
+    `Bitrix24Client.batch`.
     """
+
+    batch_result: Any = None
 
     def __init__(self, method: str, attempts: int, cause: str) -> None:
         self.method = method
@@ -138,7 +141,11 @@ class OutcomeUnknown(Exception):
 
     `commands` maps each command key to `(method, params)`; for a plain `call()` the key is the
     method name. Reconcile by looking the entities up (ORIGIN_ID) before sending them again.
+    `batch_result` (when a batch's re-send of limited commands was lost) holds what the first
+    request of that batch did.
     """
+
+    batch_result: Any = None
 
     def __init__(self, commands: Mapping[Any, tuple[str, Mapping[str, Any]]], cause: str) -> None:
         self.commands = dict(commands)
