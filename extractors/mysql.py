@@ -74,7 +74,7 @@ CONVERSIONS.update({
 
 # What to do about the errors people actually meet (pymysql error code -> the fix).
 _FIXES: dict[int, str] = {
-    1044: "grant the user SELECT on this database",
+    1044: "check the database name in the DSN, or grant the user SELECT on that database",
     1045: "check the user name and password in the DSN (CRM_ETL_SHOP_A_DSN)",
     1049: "check the database name in the DSN",
     1142: "grant the user SELECT on the tables the extraction reads",
@@ -209,17 +209,17 @@ class MySqlSource(ClosingSource):
                 rows += 1
                 yield record
         except pymysql.MySQLError as e:
-            lost = e.args and e.args[0] in (2006, 2013)
+            lost = bool(e.args) and e.args[0] in (2006, 2013)
             if lost:
-                self._abandon()
+                self._abandon(cur)
             raise self._error(e, f"{what} failed after {rows} rows" if lost else f"{what} failed") from None
         finally:
             self._busy = False
             if self._conn is not None:
                 try:
-                    cur.close()
+                    cur.close()  # drains what the consumer did not read
                 except (pymysql.MySQLError, OSError):
-                    self._abandon()
+                    self._abandon(cur)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -229,8 +229,13 @@ class MySqlSource(ClosingSource):
             except (pymysql.MySQLError, OSError):
                 pass
 
-    def _abandon(self) -> None:
-        """Forget a broken connection without talking to the server again."""
+    def _abandon(self, cur: SSCursor) -> None:
+        """Forget a broken connection without talking to the server again. pymysql would otherwise
+        try to drain the dead unbuffered result when the cursor is garbage-collected."""
+        result = getattr(cur, "_result", None)
+        if result is not None:
+            result.unbuffered_active = False
+        cur.connection = None
         conn, self._conn = self._conn, None
         if conn is not None:
             conn._force_close()  # no COM_QUIT round trip on a dead socket

@@ -3,6 +3,9 @@
 Rows come back exactly as the MySQL source gives them: text as `bytes` (BLOBs as stored, TEXT
 values encoded UTF-8), integers as int, DATETIME columns (stored as `YYYY-MM-DD HH:MM:SS` text,
 shop local time) as naive datetimes, zero dates as None. The file is opened read-only.
+
+One difference from MySQL to keep in mind when writing shop SQL: SQLite's LIKE/GLOB never match a
+BLOB, so compare text columns with `=`/`IN`, or CAST(col AS TEXT) first.
 """
 from __future__ import annotations
 
