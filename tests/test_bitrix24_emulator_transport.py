@@ -383,3 +383,24 @@ def test_concurrent_clients_get_distinct_ids_and_consistent_counts():
         assert stats["batch_commands"] == 400
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("fields[PHONE][0][VALUE]=%2B7+495", {"fields": {"PHONE": {0: {"VALUE": "+7 495"}}}}),
+    ("a[]=1&a[]=2", {"a": {0: "1", 1: "2"}}),
+    ("a[5]=x&a[]=y", {"a": {5: "x", 6: "y"}}),
+    ("a.b=1&c d=2", {"a_b": "1", "c_d": "2"}),
+    ("a[b=1", {"a_b": "1"}),
+    ("a[b]c=1", {"a": {"b": "1"}}),
+    ("a[b.c]=1", {"a": {"b.c": "1"}}),
+    ("a=1&a[b]=2", {"a": {"b": "2"}}),
+    ("a[b]=1&a=2", {"a": "2"}),
+    ("[a]=1&=2", {}),
+    ("a%5Bb%5D=1", {"a": {"b": "1"}}),
+    ("x=a=b&flag", {"x": "a=b", "flag": ""}),
+    ("k[07]=a&k[7]=b&k[-1]=c", {"k": {"07": "a", 7: "b", -1: "c"}}),
+])
+def test_parse_str_matches_php(query, expected):
+    from etl.sandbox.bitrix24.params import parse_str
+
+    assert parse_str(query) == expected

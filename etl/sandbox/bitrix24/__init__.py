@@ -12,7 +12,6 @@ from etl.sandbox.bitrix24.portal import Portal
 from etl.sandbox.bitrix24.server import Bitrix24Handler, Bitrix24Server
 from etl.sandbox.faults import FaultInjector, FaultSpec
 from etl.sandbox.httpserver import SandboxHTTPServer
-from etl.secrets import register
 
 __all__ = ["Bitrix24Server", "Portal", "start_bitrix24"]
 
@@ -29,7 +28,6 @@ def start_bitrix24(db: str | Path | None = None, *, host: str = "127.0.0.1", por
     """
     portal = Portal(db, rate=rate, burst=burst, operating_limit=operating_limit, user_id=user_id, code=code,
                     limits=limits)
-    register(portal.code)  # the code is a secret for the logs like any webhook code
     try:
         httpd = SandboxHTTPServer((host, port), Bitrix24Handler, portal, FaultInjector(faults))
     except BaseException:

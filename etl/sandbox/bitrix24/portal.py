@@ -27,6 +27,7 @@ from etl.sandbox.bitrix24.limits import LeakyBucket, OperatingLimiter
 from etl.sandbox.bitrix24.methods import REGISTRY, Call
 from etl.sandbox.bitrix24.store import Store
 from etl.sandbox.bitrix24.values import iso
+from etl.secrets import register as register_secret
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class Portal:
         self.limits = limits
         self.user_id = int(user_id)
         self.code: str | None = code or new_code()
+        register_secret(self.code)  # a webhook code is a secret for the logs, like any other
         self.operating_cost = 0.0
         self.operating_costs: dict[str, float] = {}
         self.stats = Stats()
@@ -175,6 +177,7 @@ class Portal:
             self.code = code
         if changes.get("rotate_code"):
             self.code = new_code()
+        register_secret(self.code)
         if changes.get("invalidate_code"):
             self.code = None
         if changes.get("reset_limits"):

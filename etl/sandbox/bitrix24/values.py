@@ -6,7 +6,7 @@ the portal's offset for dates, strings for the rest. Returned: every scalar as a
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -90,8 +90,6 @@ def output_value(value: Any) -> Any:
         return [output_value(v) for v in value]
     if isinstance(value, float):
         return php_string(value)
-    if isinstance(value, date):
-        return value.isoformat()
     return str(value)
 
 
