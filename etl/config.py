@@ -39,6 +39,7 @@ class Bitrix24Settings:
     batch_size: int = 50       # commands per `batch` call (the portal's maximum)
     timeout: float = 60.0      # seconds per HTTP request (the cloud cuts a request at 60 s)
     operating_limit: float = 480.0  # seconds of method time per 10 minutes
+    concurrency: int = 4       # batches in flight (a real portal takes seconds per batch of 50 writes)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> Settin
         batch_size=int(_num(b, "batch_size", 50, where, 1)),
         timeout=_num(b, "timeout", 60.0, where, 0.1),
         operating_limit=_num(b, "operating_limit", 480.0, where, 1),
+        concurrency=int(_num(b, "concurrency", 4, where, 1)),
     )
     if bitrix.batch_size > 50:
         raise ConfigError(f"{where}: bitrix24.batch_size must be at most 50 (the portal's batch limit)")

@@ -209,7 +209,9 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
             if shop.extractor == "jsonfile" and source.unit == "B":
                 bar_holder.append(bar)  # type: ignore[possibly-undefined]
             loader = CrmLoader(client, state, run_id, counts=counts, dry_run=dry_run,
+                               senders=settings.bitrix24.concurrency,
                                normalize=normalize_name, conflict=names_conflict)
+            stack.callback(loader.close)
             loader.prepare(expected_companies=None if mode == "delta" else 10 ** 9)
             with graceful_stop() as stop:
                 pipeline = Pipeline(source=shop_name, state=state, gate=gate, loader=loader, run_id=run_id,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -100,7 +102,7 @@ def _list_rows(result: Any) -> list[dict]:
 
 class CrmLoader:
     def __init__(self, client: Bitrix24Client, state: StateStore, run_id: int, *,
-                 counts: Counter | None = None, dry_run: bool = False,
+                 counts: Counter | None = None, dry_run: bool = False, senders: int = 4,
                  normalize: Callable[[str], str], conflict: Callable[[NameParts, NameParts], bool]) -> None:
         self.client = client
         self.state = state
@@ -114,6 +116,16 @@ class CrmLoader:
         self.crm_has_contacts = True
         self.requisite_index: dict[str, int] | None = None  # prefetched RQ_INN -> company id
         self._seq = 0
+        self._count_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(senders, thread_name_prefix="crm-write") if senders > 1 else None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._count_lock:
+            self.counts[key] += n
 
     # --- set-up ---------------------------------------------------------------------------------
     def prepare(self, expected_companies: int | None = None) -> None:
@@ -164,18 +176,29 @@ class CrmLoader:
         return out
 
     def _execute(self, groups: list[_Group]) -> dict[str, Outcome]:
-        """Write groups packed into full batches; intents before creates; outcome per identity."""
-        outcomes: dict[str, Outcome] = {}
+        """Write groups packed into full batches; intents before creates; outcome per identity.
+
+        Batches go out on `senders` threads: a real portal takes seconds for 50 writes, so one
+        thread could not keep the request budget busy (the client's leaky bucket paces them all).
+        """
+        batches: list[list[_Group]] = []
         batch: list[_Group] = []
         size = 0
         for g in groups:
             if size + len(g.commands) > BATCH_MAX and batch:
-                outcomes.update(self._send(batch))
+                batches.append(batch)
                 batch, size = [], 0
             batch.append(g)
             size += len(g.commands)
         if batch:
-            outcomes.update(self._send(batch))
+            batches.append(batch)
+        outcomes: dict[str, Outcome] = {}
+        if len(batches) <= 1 or self._pool is None:
+            for b in batches:
+                outcomes.update(self._send(b))
+            return outcomes
+        for result in self._pool.map(self._send, batches):
+            outcomes.update(result)
         return outcomes
 
     def _send(self, groups: list[_Group]) -> dict[str, Outcome]:
@@ -185,8 +208,8 @@ class CrmLoader:
         if creates:
             self.state.record_intents(creates, run_id=self.run_id)
         commands = {k: (m, p) for g in groups for k, m, p in g.commands}
-        self.counts["crm_write_requests"] += 1
-        self.counts["crm_write_commands"] += len(commands)
+        self._count("crm_write_requests")
+        self._count("crm_write_commands", len(commands))
         try:
             res = self.client.batch(commands)
         except OutcomeUnknown:
@@ -214,7 +237,7 @@ class CrmLoader:
                 h = "partial:" + g.payload_hash
                 for k, err in sub_errors:
                     log.warning("%s: command %s refused: %s", g.identity, k, _describe(err))
-                self.counts["crm_partial"] += 1
+                self._count("crm_partial")
             written.append((g.identity, g.entity_type, bitrix_id, h))
             outcomes[g.identity] = Outcome(g.identity, bitrix_id, g.action)
         if written:
@@ -252,7 +275,7 @@ class CrmLoader:
         for rows in self._read(cmds).values():
             for row in _list_rows(rows):
                 found.setdefault(row.get("ORIGIN_ID", ""), int(row["ID"]))
-        self.counts["crm_lookup_origin"] += len(cmds)
+        self._count("crm_lookup_origin", len(cmds))
         return found
 
     # --- companies ------------------------------------------------------------------------------

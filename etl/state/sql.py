@@ -2,13 +2,16 @@
 
 Everything a backend must say in its own dialect is a hook on this class: how to connect, the
 column types, how to begin a write transaction, upsert and insert-or-ignore syntax, the driver's
-paramstyle, its exception types, and the integrity check. SQLite (sqlite.py) fills them in; a
-MySQL backend does the same with `ON DUPLICATE KEY UPDATE`, `INSERT IGNORE` and `%s`.
+paramstyle, its exception types, the integrity check, and how a migration is serialised and its
+DDL applied. SQLite (sqlite.py) and MySQL (mysql.py) fill them in.
 
 Concurrency: one connection per store, guarded by a re-entrant lock. A `transaction()` holds the
 lock from BEGIN to COMMIT, so other threads wait for it instead of interleaving statements with
 it; reads take the lock per query. Iterators read page by page (keyset pagination), so they hold
 neither the lock nor a cursor while the caller works on a page.
+
+Writes that lock several rows visit them in key order (sorted batches), so two processes writing
+overlapping batches wait for each other instead of deadlocking on a server with row locks.
 """
 from __future__ import annotations
 
@@ -102,6 +105,16 @@ class SqlStateStore(StateStore):
     def _new_values(self, assignments: str, ref: str) -> str:
         return _NEW_COL.sub(ref, assignments)
 
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Held around a migration so that two processes opening a new store migrate it once.
+        SQLite needs nothing: the migration's write transaction (BEGIN IMMEDIATE) serialises them."""
+        yield
+
+    def _apply_ddl(self, statement: str) -> None:
+        """Run one schema statement of a migration."""
+        self._exec(statement)
+
     # -- lifecycle -------------------------------------------------------------------------------
     def __init__(self, location: str) -> None:
         self.location = location
@@ -175,8 +188,8 @@ class SqlStateStore(StateStore):
                     pass
 
     def _migrate(self) -> None:
-        with self.transaction():
-            self._exec(schema.render(schema.SCHEMA_VERSION_TABLE, self.TYPES))
+        with self._migration_lock(), self.transaction():
+            self._apply_ddl(schema.render(schema.SCHEMA_VERSION_TABLE, self.TYPES))
             row = self._one("SELECT MAX(version) FROM schema_version")
             current = int(row[0]) if row and row[0] is not None else 0
             if current > schema.LATEST_VERSION:
@@ -188,7 +201,7 @@ class SqlStateStore(StateStore):
                 if m.version <= current:
                     continue
                 for statement in m.statements:
-                    self._exec(schema.render(statement, self.TYPES))
+                    self._apply_ddl(schema.render(statement, self.TYPES))
                 self._exec("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                            (m.version, m.description, codec.ts_to_db(codec.utc_now())))
                 current = m.version
@@ -319,14 +332,14 @@ class SqlStateStore(StateStore):
                                                   "intent_hash", "run_id", "created_at", "updated_at"))
         with self.transaction():
             existing = set(self.get_entities(batch))
-            for identity, (entity_type, payload_hash) in batch.items():
+            for identity, (entity_type, payload_hash) in sorted(batch.items()):
                 if identity not in existing and self._exec(
                         insert, (identity, entity_type, None, INTENT, None, payload_hash, run_id, now, now)) == 1:
                     created.add(identity)
             self._exec_many(
                 "UPDATE entities SET status = ?, intent_hash = ?, run_id = COALESCE(?, run_id), updated_at = ?"
                 " WHERE identity = ?",
-                [(INTENT, h, run_id, now, i) for i, (_, h) in batch.items() if i in existing])
+                [(INTENT, h, run_id, now, i) for i, (_, h) in sorted(batch.items()) if i in existing])
         return created
 
     def record_written(self, items: Iterable[tuple[str, str, int, str]], run_id: int | None = None) -> None:
@@ -340,6 +353,7 @@ class SqlStateStore(StateStore):
             "entity_type = new.entity_type, bitrix_id = new.bitrix_id, status = new.status,"
             " payload_hash = new.payload_hash, intent_hash = NULL,"
             " run_id = COALESCE(new.run_id, entities.run_id), updated_at = new.updated_at")
+        rows.sort(key=lambda row: row[0])  # key order (stable: a later row for one identity stays later)
         with self.transaction():
             self._exec_many(sql, rows)
 
@@ -381,7 +395,7 @@ class SqlStateStore(StateStore):
         with self.transaction():
             holders = self._find_stored_keys(batch)
             lost: list[ContactKey] = []
-            for stored, (given, identity) in batch.items():
+            for stored, (given, identity) in sorted(batch.items()):
                 if stored in holders:
                     if holders[stored] != identity:
                         conflicts[given] = holders[stored]
@@ -403,7 +417,7 @@ class SqlStateStore(StateStore):
         now = self._now()
         with self.transaction():
             known = self.get_contact_names(rows)
-            for identity, parts in rows.items():
+            for identity, parts in sorted(rows.items()):
                 old = known.get(identity)
                 if old is not None:
                     parts = tuple(new or prev for new, prev in zip(parts, old))
@@ -433,6 +447,7 @@ class SqlStateStore(StateStore):
         sql = self._upsert("source_map", ("source", "kind", "source_id", "identity", "updated_at"),
                            ("source", "kind", "source_id"),
                            "identity = new.identity, updated_at = new.updated_at")
+        rows.sort(key=lambda row: row[:3])
         with self.transaction():
             self._exec_many(sql, rows)
 
@@ -490,6 +505,7 @@ class SqlStateStore(StateStore):
                  codec.ts_to_db(e.checked_at) if e.checked_at else now) for e in entries]
         sql = self._upsert("egrul_cache", ("inn", "status", "payload", "checked_at"), ("inn",),
                            "status = new.status, payload = new.payload, checked_at = new.checked_at")
+        rows.sort(key=lambda row: row[0])
         with self.transaction():
             self._exec_many(sql, rows)
 

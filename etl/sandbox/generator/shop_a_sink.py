@@ -42,7 +42,12 @@ CREATE INDEX ix_contact_updated ON b2b_contact (updated_at, id);
 
 
 class GeneratorError(Exception):
-    """The generator cannot write where it was told to; the message says what to fix."""
+    """The generator cannot write where it was told to; the message says what to fix.
+    `exit_code`: 2 for bad usage/configuration, 3 for an unreachable dependency (etl.cli)."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def encoded(row: ShopARow) -> tuple:
@@ -118,7 +123,7 @@ class MySQLTarget:
                                          charset="latin1", autocommit=False, connect_timeout=10)
         except pymysql.MySQLError as e:
             raise GeneratorError(scrub(f"cannot open MySQL database {self.database!r}: {e}; check "
-                                       "that the server runs and the database exists")) from None
+                                       "that the server runs and the database exists"), 3) from None
         with self._conn.cursor() as cur:
             cur.execute("SHOW TABLES")
             existing = sorted(r[0] for r in cur.fetchall() if r[0] in TABLES)
