@@ -23,7 +23,7 @@ from etl.state.base import (
 
 BACKENDS: dict[str, str | None] = {
     "sqlite": "etl.state.sqlite:SQLiteStateStore",
-    "mysql": None,  # arrives with the delta issue: "etl.state.mysql:MySQLStateStore"
+    "mysql": "etl.state.mysql:MySQLStateStore",
 }
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
@@ -36,7 +36,8 @@ __all__ = [
 def open_state(url: str | os.PathLike[str]) -> StateStore:
     """Open (creating and migrating as needed) the store `url` names.
 
-    A plain path or `sqlite:///path` -> SQLite file; `mysql://...` -> not available yet.
+    A plain path or `sqlite:///path` -> SQLite file; `mysql://user:pass@host:port/db` -> MySQL or
+    MariaDB (the database must exist; see etl/state/mysql.py for the options).
     Raises ConfigError for a URL it cannot use, StateError if the store itself is unusable.
     """
     text = os.fspath(url).strip()
@@ -51,9 +52,6 @@ def open_state(url: str | os.PathLike[str]) -> StateStore:
                           f"(use a file path or one of {known})")
     target = BACKENDS[scheme]
     if target is None:
-        if scheme == "mysql":
-            raise ConfigError("MySQL state store arrives with the delta issue; "
-                              "for now set CRM_ETL_STATE to a SQLite file path")
         raise ConfigError(f"the {scheme}:// state store is not available yet; use a SQLite file path")
     module, _, cls = target.partition(":")
     backend = getattr(importlib.import_module(module), cls)
