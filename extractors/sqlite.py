@@ -17,19 +17,12 @@ from typing import Any
 
 from extractors.sql import ClosingSource, SourceError, pyformat_to_named
 
-_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S",
-                     "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d")
-
-
 def _datetime_or_none(value: bytes) -> dt.datetime | None:
     """Converter for columns declared DATETIME; zero or impossible dates become None."""
-    text = value.decode("ascii", "replace").strip()
-    for fmt in _DATETIME_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+    try:
+        return dt.datetime.fromisoformat(value.decode("ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 # sqlite3 keeps converters in one process-wide table, keyed by the declared type's first word;
