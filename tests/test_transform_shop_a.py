@@ -208,6 +208,12 @@ def test_weird_values_in_any_column_never_raise(value: Any) -> None:
             assert r.detail
 
 
+def test_rejects_carry_their_own_raw_row() -> None:
+    rows = [company(1, is_active=0), "junk", contact(5, 1), company(2, inn=None), contact(6, 9), company(3)]
+    out = run(*rows)
+    assert [o.raw is row for o, row in zip(out, rows) if isinstance(o, Reject)] == [True] * 5
+
+
 def test_contacts_remembered_across_calls_on_one_instance() -> None:
     t = ShopATransformer("shop-a")
     list(t.transform([company(7)]))

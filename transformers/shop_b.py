@@ -26,7 +26,7 @@ from etl.config import ShopSettings
 from etl.dto import BankAccount, Company, Contact, Phone, Reject
 from transformers.base import Output
 from transformers.cleaning import clean_emails, clean_phones, clean_text, tidy_name_part
-from transformers.cleaning.fields import BadField, raw_text, text
+from transformers.cleaning.fields import MAX_TEXT, BadField, raw_text, text, text_value
 from validators.inn import compact
 
 ACTIVE_STATUS = "E0002"
@@ -156,13 +156,14 @@ class ShopBTransformer:
         if not contact_id:
             return self._reject(f"{partner_id}/{i}", "contact", rejects.BAD_RECORD,
                                 f"CONTACTS[{i}].PARTNER: missing or not a partner number", item)
+        get = item.get
         try:
-            last = tidy_name_part(text(item, "NAME_LAST"))
-            first = tidy_name_part(text(item, "NAME_FIRST"))
-            middle = tidy_name_part(text(item, "NAME_MIDDLE"))
-            position = text(item, "FUNCTION")
-            xdele = text(item, "XDELE")
-            phones, emails = _comm(item.get("COMM"))
+            last = tidy_name_part(text_value(get("NAME_LAST"), "NAME_LAST"))
+            first = tidy_name_part(text_value(get("NAME_FIRST"), "NAME_FIRST"))
+            middle = tidy_name_part(text_value(get("NAME_MIDDLE"), "NAME_MIDDLE"))
+            position = text_value(get("FUNCTION"), "FUNCTION")
+            xdele = text_value(get("XDELE"), "XDELE")
+            phones, emails = _comm(get("COMM"))
         except BadField as e:
             return self._reject(contact_id, "contact", rejects.BAD_RECORD,
                                 str(e.inside(f"CONTACTS[{i}]")), item)
@@ -215,7 +216,7 @@ def _taxnums(value: Any) -> dict[str, str]:
         if not isinstance(kind, str):
             raise BadField(f"TAXNUMS[{i}].TAXTYPE", f"expected text, got {type(kind).__name__}")
         try:
-            number = text(entry, "TAXNUM")
+            number = text(entry, "TAXNUM")  # not compacted yet: "-" is inn_format, not no_inn
         except BadField as e:
             raise e.inside(f"TAXNUMS[{i}]") from None
         if not found.get(kind):
@@ -236,33 +237,39 @@ def _comm(value: Any) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
         if entries:
             for i, entry in enumerate(_entries(entries, key)):
                 try:
-                    _add_phones(phones, entry, kind)
+                    number, extension = _phone_entry(entry)
                 except BadField as e:
                     raise e.inside(f"COMM.{key}[{i}]") from None
+                for phone in clean_phones(number, kind, extension):
+                    if not phones or not any(p.e164 == phone.e164 and p.ext == phone.ext for p in phones):
+                        phones.append(phone)
     emails: list[str] = []
     entries = value.get("EMAIL")
     if entries:
         for i, entry in enumerate(_entries(entries, "EMAIL")):
-            try:
-                found = clean_emails(raw_text(entry.get("SMTP_ADDR"), "SMTP_ADDR"))
-            except BadField as e:
-                raise e.inside(f"COMM.EMAIL[{i}]") from None
-            emails.extend(e for e in found if e not in emails)
+            address = entry.get("SMTP_ADDR")
+            if type(address) is not str or not address.isascii() or len(address) > MAX_TEXT:
+                try:
+                    address = raw_text(address, "SMTP_ADDR")
+                except BadField as e:
+                    raise e.inside(f"COMM.EMAIL[{i}]") from None
+            for e in clean_emails(address):
+                if e not in emails:
+                    emails.append(e)
     return tuple(phones), tuple(emails)
 
 
-def _add_phones(phones: list[Phone], entry: Mapping[str, Any], kind: str) -> None:
+def _phone_entry(entry: Mapping[str, Any]) -> tuple[Any, str]:
+    """(TEL_NUMBER as clean_phones reads it, TEL_EXTENS as digits)."""
     number = entry.get("TEL_NUMBER")
-    if type(number) is str:  # numbers and lists are read by clean_phones as best it can
-        number = raw_text(number, "TEL_NUMBER")
+    if type(number) is str and (not number.isascii() or len(number) > MAX_TEXT):
+        number = raw_text(number, "TEL_NUMBER")  # numbers and lists: clean_phones reads them
     extension = entry.get("TEL_EXTENS")
-    if extension:
-        extension = compact(text(entry, "TEL_EXTENS"))
-    for j, phone in enumerate(clean_phones(number, kind)):
-        if j == 0 and extension and not phone.ext:
-            phone = Phone(phone.e164, extension, phone.kind)
-        if not any(p.e164 == phone.e164 and p.ext == phone.ext for p in phones):
-            phones.append(phone)
+    if not extension:
+        return number, ""
+    if type(extension) is str and extension.isdigit() and extension.isascii():
+        return number, extension
+    return number, compact(text_value(extension, "TEL_EXTENS"))
 
 
 def _entries(value: Any, key: str) -> list[Mapping[str, Any]]:
@@ -301,15 +308,22 @@ def _banks(value: Any) -> tuple[BankAccount, ...]:
     accounts = []
     for i, entry in enumerate(_entries(value, "BANKS")):
         try:
-            bik = compact(text(entry, "BANKL"))
-            account = compact(text(entry, "BANKN"))
+            bik = _digits(entry, "BANKL")
+            account = _digits(entry, "BANKN")
             if bik or account:
-                accounts.append(BankAccount(bik=bik, account=account,
-                                            corr_account=compact(text(entry, "KOINV")),
+                accounts.append(BankAccount(bik=bik, account=account, corr_account=_digits(entry, "KOINV"),
                                             bank_name=text(entry, "BANKA")))
         except BadField as e:
             raise e.inside(f"BANKS[{i}]") from None
     return tuple(accounts)
+
+
+def _digits(record: Mapping[str, Any], key: str) -> str:
+    """An identifier (BIK, account, INN...) with separators removed; plain digits pass as they are."""
+    value = record.get(key)
+    if type(value) is str and value.isdigit() and value.isascii():
+        return value
+    return compact(text(record, key))
 
 
 def _changed_at(value: Any) -> datetime | None:

@@ -32,12 +32,16 @@ class BadField(Exception):
 def text(record: Mapping[str, Any], key: str, where: str = "") -> str:
     """The field as clean text ("" for None/missing): decoded, repaired, whitespace collapsed.
     `where` prefixes the field name in the error (`CONTACTS[2]` -> `CONTACTS[2].NAME_LAST`)."""
-    value = record.get(key)
-    if not value:
-        return "" if value is None or value == "" or value == b"" else clean_text(raw_text(value, key, where))
+    return text_value(record.get(key), key, where)
+
+
+def text_value(value: Any, key: str, where: str = "") -> str:
+    """`text` for a value already taken out of its record; `key` names it in errors."""
     kind = type(value)
     if (kind is str or kind is bytes) and len(value) <= MAX_TEXT:
-        return text_of(value)
+        return text_of(value) if value else ""
+    if value is None:
+        return ""
     return clean_text(raw_text(value, key, where))
 
 
@@ -65,7 +69,13 @@ def _label(key: str, where: str) -> str:
 
 def integer(record: Mapping[str, Any], key: str) -> int:
     """A required integer (an id, a flag); digits in text are accepted, anything else is bad."""
-    value = record.get(key)
+    return integer_value(record.get(key), key)
+
+
+def integer_value(value: Any, key: str) -> int:
+    """`integer` for a value already taken out of its record; `key` names it in errors."""
+    if type(value) is int:
+        return value
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, bool):

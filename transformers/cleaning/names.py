@@ -95,8 +95,10 @@ def tidy_name(word: str) -> str:
 
 def tidy_name_part(text: str) -> str:
     """A whole name field (shop B's NAME_LAST etc.): every word tidied, whitespace collapsed."""
-    if text.istitle() and " " not in text and not _is_initial(text):  # the usual `Иванов`
+    if text.istitle() and " " not in text and len(text) > 2:  # the usual `Иванов`
         return text
+    if not text:
+        return ""
     return " ".join(tidy_name(w) for w in text.split())
 
 

@@ -28,9 +28,6 @@ _EXT_ONLY = re.compile(r"[\s(]*" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})[\s).]*
 # Between numbers: punctuation, line breaks ("8 495 1234567 или 8 916 1234567" reaches the
 # digit-group split in the slow path).
 _SPLIT = re.compile(r"[,;|/\\\n\r]+")
-# Only what a number itself is written with: digits, spaces, + - ( ) and dots.
-_PLAIN = re.compile(r"[0-9 +\-().\t\u00a0]+")
-_DROP = str.maketrans("", "", " +-().\t\u00a0")
 _HAS_DIGIT = re.compile(r"\d")
 _NON_DIGIT = re.compile(r"[^0-9]+")
 _DIGIT_GROUP = re.compile(r"\d+")
@@ -41,16 +38,18 @@ _MIN_NATIONAL = 10  # a Russian number written without "+" has an area code: 10 
 _MIN_INTERNATIONAL = 8  # "+" and country code: the shortest numbers in use have 8 digits
 
 
-def clean_phones(text: object, default_kind: str = "WORK") -> tuple[Phone, ...]:
+def clean_phones(text: object, default_kind: str = "WORK", extension: str = "") -> tuple[Phone, ...]:
     """Every valid phone in `text` as Phone(e164, ext, kind), in order, without repeats.
 
     `text` is normally a str; bytes are decoded, a number is read as its digits, a list or tuple is
-    read item by item, anything else holds no phone.
+    read item by item, anything else holds no phone. `extension` (SAP's TEL_EXTENS) goes to the
+    first number unless the text gave it one.
     """
     phones: list[Phone] = []
     for piece in _pieces(text):
-        if _PLAIN.fullmatch(piece):  # only a number's own characters: the common case
-            found = _parse_digits(piece.translate(_DROP), "+" in piece, "", piece)
+        digits = _strip_number_punctuation(piece)
+        if digits.isdigit() and digits.isascii():  # only a number's own characters: the usual case
+            found = _parse_digits(digits, "+" in piece, "", piece)
             kind = default_kind
         else:
             if not _HAS_DIGIT.search(piece):
@@ -64,16 +63,25 @@ def clean_phones(text: object, default_kind: str = "WORK") -> tuple[Phone, ...]:
             found = _parse_words(piece)
             kind = "FAX" if _FAX.search(piece) else "MOBILE" if _MOBILE.search(piece) else default_kind
         for e164, ext in found:
-            if not any(p.e164 == e164 and p.ext == ext for p in phones):
+            if extension and not phones and not ext:
+                ext = extension
+            if not phones or not any(p.e164 == e164 and p.ext == ext for p in phones):
                 phones.append(Phone(e164, ext, kind))
     return tuple(phones)
+
+
+def _strip_number_punctuation(piece: str) -> str:
+    """What is left of `8 (495) 123-45.67` without the characters numbers are written with (a
+    chain of str.replace is ~3x faster than translate or a regex on such short strings)."""
+    return (piece.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+            .replace("+", "").replace(".", "").replace("\t", "").replace("\u00a0", ""))
 
 
 def _pieces(value: object) -> list[str]:
     if not value:
         return []
-    if isinstance(value, str):
-        return _SPLIT.split(value)
+    if type(value) is str:
+        return _SPLIT.split(value) if _SPLIT.search(value) else [value]
     if isinstance(value, (list, tuple)):
         return [p for item in value for p in _pieces(item)]
     if isinstance(value, bool):
