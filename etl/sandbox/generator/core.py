@@ -44,7 +44,7 @@ SEED_MATCH, SEED_REJECTED, SEED_STRANGER = 0.05, 0.03, 0.003
 A_PERSONS = ((0, 25), (1, 40), (2, 19), (3, 9), (4, 4), (5, 3))
 B_PERSONS = ((1, 10), (2, 13), (3, 15), (4, 15), (5, 13), (6, 10), (7, 8), (8, 6), (9, 4), (10, 3),
              (11, 2), (12, 1))
-B_SAME_PERSON_TWICE = 0.04
+A_SAME_PERSON_TWICE, B_SAME_PERSON_TWICE = 0.05, 0.04
 MIN_COMPANIES = 20
 
 
@@ -273,11 +273,11 @@ class Generator:
 
         in_scope = [s for s in presence.a if s]
         out_scope = [s for s in presence.a if not s]
-        slots = [(SHOP_A, persons(A_PERSONS)) for _ in in_scope]
+        slots = [(SHOP_A, persons(A_PERSONS, A_SAME_PERSON_TWICE)) for _ in in_scope]
         slots += [(SHOP_B, persons(B_PERSONS, B_SAME_PERSON_TWICE)) for _ in range(presence.b)]
         if presence.created_later:
             slots.append((SHOP_B, persons(B_PERSONS)))
-        slots += [(SHOP_A, persons(A_PERSONS)) for _ in out_scope]
+        slots += [(SHOP_A, persons(A_PERSONS, A_SAME_PERSON_TWICE)) for _ in out_scope]
         return slots
 
     # -- seed -----------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
-_BUFFER = 1 << 20
+_BUFFER = 1 << 16   # per open file; shop B alone keeps one file per year open
+_HASH_CHUNK = 1 << 20
 
 
 def dumps(obj: Any) -> str:
@@ -81,6 +82,6 @@ class YearlyExport:
 def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_BUFFER), b""):
+        for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()

@@ -15,6 +15,8 @@ from etl.sandbox.generator import messy
 from etl.sandbox.generator.rules import PersonRecord, company_reason, contact_reason
 from etl.sandbox.generator.world import Person
 
+PARTIAL_NAME = 0.45   # a repeated record of a person writes the name partially
+
 SHOP_A = "shop-a"
 SHOP_B = "shop-b"
 COMPANY = "company"
@@ -88,17 +90,25 @@ class Appearance:
 
 def plan_appearances(slots: list[tuple[str, list[Person]]], rng: random.Random,
                      deleted_share: Mapping[str, float]) -> list[list[Appearance]]:
-    """For each record slot (shop, persons in it): how each person is written there."""
-    seen: set[int] = set()
+    """For each record slot (shop, persons in it): how each person is written there.
+
+    One appearance of each person (chosen at random) is the anchor: exact full name, e-mail and
+    mobile. The others may write the name partially (`Иван Иванов`, `ИВАНОВ И.И.`, no middle
+    name), and then carry the e-mail or the mobile too.
+    """
+    where: dict[int, list[tuple[int, int]]] = {}
+    for si, (_, persons) in enumerate(slots):
+        for pi, p in enumerate(persons):
+            where.setdefault(p.idx, []).append((si, pi))
+    anchors = {rng.choice(places) for places in where.values()}
     out: list[list[Appearance]] = []
-    for shop, persons in slots:
+    for si, (shop, persons) in enumerate(slots):
         row = []
-        for p in persons:
-            if p.idx not in seen:
-                seen.add(p.idx)
+        for pi, p in enumerate(persons):
+            if (si, pi) in anchors:
                 a = Appearance(p, messy.NAME_FULL, True, True, rng.random() < 0.6)
             else:
-                partial = rng.random() < 0.35
+                partial = rng.random() < PARTIAL_NAME
                 forms = messy.PARTIAL_FORMS_A if shop == SHOP_A else messy.PARTIAL_FORMS_B
                 form = rng.choice(forms) if partial else messy.NAME_FULL
                 a = Appearance(p, form, rng.random() < 0.75, rng.random() < 0.5, rng.random() < 0.6)
