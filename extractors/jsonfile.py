@@ -323,15 +323,17 @@ def _check_item_path(path: Path, item_path: str, head: bytes) -> None:
 class JsonFileSource:
     """Several export files (e.g. one per year) read one after the other, as one stream of items.
 
-    `total_bytes` is the size of all files (for a progress bar); `records(progress)` reports the
-    bytes read across all of them.
+    `total_bytes` is the size of all files (for a progress bar); the progress callback (given here
+    or to `records`) gets the bytes read across all of them. Missing files fail here, up front.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], item_path: str = DEFAULT_ITEM_PATH) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], item_path: str = DEFAULT_ITEM_PATH,
+                 progress: ProgressCallback | None = None) -> None:
         if not paths:
             raise SourceFileError("(no file)", 0, "no export file given", "pass at least one --file")
         self.paths = [Path(p) for p in paths]
         self.item_path = item_path
+        self.progress = progress
         sizes = []
         for p in self.paths:
             try:
@@ -346,12 +348,11 @@ class JsonFileSource:
         return sum(self._sizes)
 
     def records(self, progress: ProgressCallback | None = None) -> Iterator[Any]:
-        done = 0
-        total = self.total_bytes
+        progress = progress or self.progress
+        done, total = 0, self.total_bytes
         for path, size in zip(self.paths, self._sizes):
-            if progress is None:
-                per_file = None
-            else:
+            per_file: ProgressCallback | None = None
+            if progress is not None:
                 def per_file(n: int, _file_total: int, _base: int = done) -> None:
                     progress(_base + n, total)
             yield from iter_json_items(path, item_path=self.item_path, progress=per_file)

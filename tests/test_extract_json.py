@@ -247,6 +247,10 @@ def test_several_files_read_in_order_with_cumulative_progress(tmp_path: Path) ->
     assert calls[-1] == (source.total_bytes, source.total_bytes)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
 
+    given_up_front: list[tuple[int, int]] = []
+    again = JsonFileSource([a, b], progress=lambda done, tot: given_up_front.append((done, tot)))
+    assert list(again.records()) == got and given_up_front[-1] == calls[-1]
+
 
 def test_several_files_fail_up_front_when_one_is_missing(tmp_path: Path) -> None:
     a = tmp_path / "2023.json"
