@@ -1,8 +1,12 @@
 """The sandbox's stand-in for a shop database: a SQLite file with the same tables and interface.
 
 Rows come back exactly as the MySQL source gives them: text as `bytes` (BLOBs as stored, TEXT
-values encoded UTF-8), integers as int, DATETIME columns (stored as `YYYY-MM-DD HH:MM:SS` text,
-shop local time) as naive datetimes, zero dates as None. The file is opened read-only.
+values encoded UTF-8), integers as int, datetimes (stored as `YYYY-MM-DD HH:MM:SS` text, shop local
+time) as naive datetimes, zero dates as None. The file is opened read-only.
+
+A datetime is recognised by the declared type DATETIME, or, for columns declared otherwise (the
+sandbox generator declares them TEXT), by a value stored as TEXT in exactly MySQL's DATETIME form.
+Shop text columns are stored as BLOBs, so they are never mistaken for dates.
 
 One difference from MySQL to keep in mind when writing shop SQL: SQLite's LIKE/GLOB never match a
 BLOB, so compare text columns with `=`/`IN`, or CAST(col AS TEXT) first.
@@ -10,6 +14,7 @@ BLOB, so compare text columns with `=`/`IN`, or CAST(col AS TEXT) first.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,6 +28,17 @@ def _datetime_or_none(value: bytes) -> dt.datetime | None:
         return dt.datetime.fromisoformat(value.decode("ascii").strip())
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+_DATETIME_TEXT = re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?")
+
+
+def _text_value(raw: bytes) -> bytes | dt.datetime | None:
+    """text_factory (called for values stored as TEXT only): MySQL-form datetimes become datetimes
+    (zero dates None), anything else stays the stored UTF-8 bytes."""
+    if 19 <= len(raw) <= 26 and _DATETIME_TEXT.fullmatch(raw):
+        return _datetime_or_none(raw)
+    return raw
 
 
 # sqlite3 keeps converters in one process-wide table, keyed by the declared type's first word;
@@ -67,7 +83,7 @@ class SqliteSource(ClosingSource):
         try:
             conn = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
                                    detect_types=sqlite3.PARSE_DECLTYPES, check_same_thread=False)
-            conn.text_factory = bytes
+            conn.text_factory = _text_value
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fail now, not mid-load
         except sqlite3.Error as e:
             raise SourceError(f"SQLite database {self.path} cannot be read: {e}; "

@@ -431,6 +431,21 @@ def test_sqlite_text_stored_as_text_comes_back_as_utf8_bytes(sqlite_shop: ShopDb
     assert row == {"name": UTF8_NAME, "created_at": T0}
 
 
+def test_sqlite_datetimes_in_text_columns_as_the_generator_declares_them(tmp_path: Path) -> None:
+    path = tmp_path / "shop_a.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE b2b_contact (id INTEGER PRIMARY KEY, full_name BLOB, position TEXT, "
+                 "created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")
+    conn.execute("INSERT INTO b2b_contact VALUES (1, ?, 'Директор', '0000-00-00 00:00:00', "
+                 "'2024-03-01 09:30:15')", ("2024-03-01 09:30:15".encode("cp1251"),))
+    conn.commit()
+    conn.close()
+    with open_sql_source(f"sqlite:///{path}") as source:
+        (row,) = source.iter_rows("SELECT * FROM b2b_contact", table="b2b_contact")
+    assert row == {"id": 1, "full_name": b"2024-03-01 09:30:15", "position": "Директор".encode("utf-8"),
+                   "created_at": None, "updated_at": T0, "_table": "b2b_contact"}
+
+
 def test_sqlite_is_opened_read_only(sqlite_shop: ShopDb) -> None:
     sqlite_shop.insert("b2b_company", [company(1, b"keep me")])
     with open_sql_source(sqlite_shop.dsn) as source:
