@@ -127,27 +127,34 @@ def _drain(outputs: Iterable[Any]) -> int:
     return sum(1 for _ in outputs)
 
 
+def _columns_of(row: dict[str, Any]) -> dict[str, Any]:
+    return shop_a.COMPANY_COLUMNS if row["_table"] == shop_a.COMPANY_TABLE else shop_a.CONTACT_COLUMNS
+
+
 def _table_step_petl(rows: list[dict[str, Any]]) -> int:
-    """Shop A's table step as shipped: petl fromdicts -> convert(COLUMNS), iterated as tuples."""
-    return sum(1 for _ in shop_a.table_step(iter(rows))) - 1
+    """Shop A's table step as shipped: a petl fromdicts -> convert view per table, as tuples."""
+    n = 0
+    for table in (shop_a.COMPANY_TABLE, shop_a.CONTACT_TABLE):
+        part = [r for r in rows if r["_table"] == table]
+        n += sum(1 for _ in shop_a.table_step(iter(part), _columns_of(part[0]))) - 1
+    return n
 
 
 def _table_step_plain(rows: list[dict[str, Any]]) -> int:
-    """The same column mapping in a plain loop (the exceptions inline too), for comparison."""
-    columns = list(shop_a.COLUMNS.items())
+    """The same column mapping in a plain loop (exceptions kept inline too), for comparison."""
     n = 0
-    for row in rows:
-        values = []
-        for column, convert in columns:
-            value = row.get(column)
-            if convert is not None:
+    for table in (shop_a.COMPANY_TABLE, shop_a.CONTACT_TABLE):
+        part = [r for r in rows if r["_table"] == table]
+        columns = list(_columns_of(part[0]).items())
+        for row in part:
+            values = []
+            for column, convert in columns:
                 try:
-                    value = convert(value)
+                    values.append(convert(row.get(column)))
                 except Exception as e:  # noqa: BLE001 - mirrors failonerror="inline"
-                    value = e
-            values.append(value)
-        tuple(values)
-        n += 1
+                    values.append(e)
+            tuple(values)
+            n += 1
     return n
 
 

@@ -22,17 +22,17 @@ from transformers.cleaning.text import decode_legacy
 
 _EXT_MARK = r"(?:доб(?:авочный)?|доп|вн(?:утр(?:енний)?)?|ext(?:ension)?|x|#)"
 # An extension inside a piece: a marker (not the tail of a word such as "fax") and its digits.
-_EXT = re.compile(r"(?<![a-zа-яё])" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})", re.I)
+# Applied to the lower-cased piece (re.I over Cyrillic alternatives is ~4x slower).
+_EXT = re.compile(r"(?<![a-zа-яё])" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})")
 # A piece that is only an extension: the `, доб. 123` after a number.
-_EXT_ONLY = re.compile(r"[\s(]*" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})[\s).]*", re.I)
+_EXT_ONLY = re.compile(r"[\s(]*" + _EXT_MARK + r"\.?\s*[:.=]?\s*(\d{1,8})[\s).]*")
 # Between numbers: punctuation, line breaks ("8 495 1234567 или 8 916 1234567" reaches the
 # digit-group split in the slow path).
 _SPLIT = re.compile(r"[,;|/\\\n\r]+")
 _HAS_DIGIT = re.compile(r"\d")
 _NON_DIGIT = re.compile(r"[^0-9]+")
 _DIGIT_GROUP = re.compile(r"\d+")
-_FAX = re.compile(r"факс|fax", re.I)
-_MOBILE = re.compile(r"моб|сот|mob|cell", re.I)
+_KIND_WORD = re.compile(r"(факс|fax)|моб|сот|mob|cell")  # group 1: a fax, else a mobile
 _MIN_DIGITS = 7  # fewer digits than this before a marker means the marker is not an extension
 _MIN_NATIONAL = 10  # a Russian number written without "+" has an area code: 10 digits at least
 _MIN_INTERNATIONAL = 8  # "+" and country code: the shortest numbers in use have 8 digits
@@ -54,6 +54,7 @@ def clean_phones(text: object, default_kind: str = "WORK", extension: str = "") 
         else:
             if not _HAS_DIGIT.search(piece):
                 continue
+            piece = piece.lower()
             only_ext = _EXT_ONLY.fullmatch(piece)
             if only_ext:
                 if phones and not phones[-1].ext:
@@ -61,7 +62,8 @@ def clean_phones(text: object, default_kind: str = "WORK", extension: str = "") 
                     phones[-1] = Phone(last.e164, only_ext.group(1), last.kind)
                 continue
             found = _parse_words(piece)
-            kind = "FAX" if _FAX.search(piece) else "MOBILE" if _MOBILE.search(piece) else default_kind
+            word = _KIND_WORD.search(piece)
+            kind = default_kind if word is None else "FAX" if word.group(1) else "MOBILE"
         for e164, ext in found:
             if extension and not phones and not ext:
                 ext = extension
@@ -96,7 +98,7 @@ def _parse_words(piece: str) -> list[tuple[str, str]]:
     """A piece with words around the number: find the extension, then read the digits."""
     main, ext = piece, ""
     for m in _EXT.finditer(piece):
-        if sum(c.isdigit() for c in piece[:m.start()]) >= _MIN_DIGITS:
+        if sum(map(str.isdigit, piece[:m.start()])) >= _MIN_DIGITS:
             main, ext = piece[:m.start()], m.group(1)
             break
     return _parse_digits(_NON_DIGIT.sub("", main), "+" in main, ext, piece)
