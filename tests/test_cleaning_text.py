@@ -107,6 +107,7 @@ def test_decode_legacy_types() -> None:
     ("\x00\x00", ""),
     ("\ufeffООО\u200b Ромашка", "ООО Ромашка"),
     ("x\x1by", "xy"),
+    ("a\ud800b", "ab"),  # a lone surrogate (JSON "\ud800") could not be encoded for the CRM
     (None, ""),
     ("", ""),
 ])

@@ -31,7 +31,8 @@ class ShopC:
         for row in records:
             inn = compact(text_of(row.get("tax_id")))
             if not inn:
-                yield Reject(self.source, self.prefix + str(row.get("org")), "company", rejects.NO_INN, "tax_id empty")
+                org = self.prefix + str(row.get("org"))
+                yield Reject(self.source, org, "company", rejects.NO_INN, "tax_id empty")
                 continue
             org = self.prefix + str(row["org"])
             if org not in seen:

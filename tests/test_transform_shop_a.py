@@ -255,7 +255,8 @@ def _load_fixture(cur) -> None:
     ]
     for kid, cid, deleted, ts in contacts:
         cur.execute("INSERT INTO b2b_contact (id, company_id, full_name, is_deleted, created_at, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)", (kid, cid, "Иванов Иван Иванович".encode(), deleted, ts, ts))
+                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    (kid, cid, "Иванов Иван Иванович".encode(), deleted, ts, ts))
 
 
 def _extract(cur, queries: list[tuple[str, str]], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -263,7 +264,8 @@ def _extract(cur, queries: list[tuple[str, str]], params: dict[str, Any]) -> lis
     for table, sql in queries:
         cur.execute(sql, params)
         for row in cur.fetchall():
-            rows.append({(k.decode() if isinstance(k, bytes) else k): v for k, v in row.items()} | {"_table": table})
+            row = {(k.decode() if isinstance(k, bytes) else k): v for k, v in row.items()}
+            rows.append(row | {"_table": table})
     return rows
 
 

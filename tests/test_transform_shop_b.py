@@ -90,7 +90,8 @@ def test_names_address_and_identifiers() -> None:
     [company, _] = run(partner(
         NAME_ORG1="Общество с ограниченной ответственностью", NAME_ORG2=" Ромашка  Плюс ",
         TAXNUMS=[{"TAXTYPE": "RU1", "TAXNUM": "5001 0073 2259"}, {"TAXTYPE": "RU3", "TAXNUM": "304500116000157"}],
-        ADDRESS={"CITY1": "Москва", "HOUSE_NUM1": "1", "STREET": "ул. Тверская", "COUNTRY": "KZ", "EXTRA": "оф. 5"},
+        ADDRESS={"CITY1": "Москва", "HOUSE_NUM1": "1", "STREET": "ул. Тверская", "COUNTRY": "KZ",
+                 "EXTRA": "оф. 5"},
     ))
     assert company.name == "Общество с ограниченной ответственностью Ромашка Плюс"
     assert (company.inn, company.kpp, company.ogrn) == ("500100732259", "", "304500116000157")
@@ -236,7 +237,7 @@ def _nulls_everywhere(value: Any) -> Any:
 WEIRD = [None, 0, 1.5, True, "", "\x00", "x" * 20_000, [], {}, [None], [{}], {"a": None}, "\ud800"]
 
 
-@pytest.mark.parametrize("value", WEIRD, ids=lambda v: f"{type(v).__name__}{len(v) if hasattr(v, '__len__') else ''}")
+@pytest.mark.parametrize("value", WEIRD, ids=lambda v: type(v).__name__)
 def test_weird_values_anywhere_never_raise(value: Any) -> None:
     records = []
     for key in EXAMPLE:
@@ -261,7 +262,8 @@ def test_events() -> None:
     changed = list(t.transform_event({"event_id": "e2", "event_type": "BP_CHANGED", "partner": EXAMPLE,
                                       "occurred_at": "2024-01-15T10:30:00Z"}))
     assert created == changed == run(EXAMPLE)
-    [deleted] = t.transform_event({"event_id": "e3", "event_type": "BP_DELETED", "partner": {"PARTNER": "0001000123"}})
+    [deleted] = t.transform_event({"event_id": "e3", "event_type": "BP_DELETED",
+                                   "partner": {"PARTNER": "0001000123"}})
     assert (deleted.source_id, deleted.kind, deleted.reason) == ("0001000123", "company", rejects.SOURCE_DELETED)
     assert "e3" in deleted.detail
 

@@ -25,7 +25,7 @@ from etl import rejects
 from etl.config import ShopSettings
 from etl.dto import BankAccount, Company, Contact, Phone, Reject
 from transformers.base import Output
-from transformers.cleaning import clean_emails, clean_phones, clean_text, tidy_name_part
+from transformers.cleaning import clean_emails, clean_phones, tidy_name_part
 from transformers.cleaning.fields import MAX_TEXT, BadField, raw_text, text, text_value
 from validators.inn import compact
 

@@ -35,7 +35,10 @@ _CP1251_HIGH = bytes(range(0x80, 0xC0)).decode("sloppy-windows-1251")
 # latin-1/cp1252. Or: Р/С (UTF-8 lead bytes 0xD0/0xD1 read as cp1251) followed by a character
 # from cp1251's 0x80-0xBF half (a UTF-8 continuation byte read as cp1251).
 _SUSPECT = re.compile("[\u00c0-\u00ff]|[РС][" + re.escape(_CP1251_HIGH) + "\ufffd]")
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060\ud800-\udfff\ufeff\ufffe\uffff]+")
+# Control characters (not the whitespace ones, which become spaces), zero-width and format
+# characters, lone surrogates (unencodable), BOM and non-characters.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060"
+                      "\ud800-\udfff\ufeff\ufffe\uffff]+")
 _CYRILLIC_SHARE = 0.6
 _decode_cp1251 = codecs.getdecoder("sloppy-windows-1251")  # bound once: the by-name lookup costs
 
