@@ -238,9 +238,12 @@ class Pipeline:
                                        f"company {c.company_source_id} is not in this load", to_json_dict(c)))
             elif outcome[0] == "rejected":
                 rejected.append(Reject(c.source, c.source_id, "contact", rejects.COMPANY_REJECTED,
-                                       f"company {c.company_source_id}: {outcome[1]}", to_json_dict(c)))
+                                       outcome[1], to_json_dict(c)))
             elif outcome[0] == "pending":
                 parked.append((c, f"company_pending: company {c.company_source_id} is pending"))
+            elif not (c.last_name or c.first_name or c.middle_name or c.phones or c.emails):
+                rejected.append(Reject(c.source, c.source_id, "contact", rejects.CONTACT_EMPTY,
+                                       "no name, no valid phone, no valid e-mail", to_json_dict(c)))
             else:
                 inn, bitrix_id = outcome[1], outcome[2]
                 company_ids[inn] = bitrix_id

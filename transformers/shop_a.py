@@ -8,8 +8,9 @@ remembers each company's INN or reject reason (~53k small entries) to resolve co
 Rejects owned here (truth rules, first failing reason wins):
 companies: bad_record, source_inactive (is_active = 0), no_inn (blank INN; an INN made only of
 separators such as "-" is already inn_format); contacts: bad_record, source_deleted
-(is_deleted = 1), company_missing, company_rejected (detail: the company's reason),
-contact_empty. INN shape/checksum and EGRUL are the validators' job: the compacted INN goes on.
+(is_deleted = 1), company_missing, company_rejected (detail: the company's reason).
+An empty contact (no name, phone or e-mail) goes on: the pipeline rejects it `contact_empty` once its
+company is known to load (the truth rules put company_rejected first). INN shape/checksum and EGRUL are the validators' job: the compacted INN goes on.
 
 Two steps. The table step is a petl view per run of rows of one table (`table_step`):
 `fromdicts` over the raw rows and one `convert` that maps every column with its cleaning function
@@ -280,9 +281,6 @@ class ShopATransformer:
             return self._reject_contact(contact_id, raw, rejects.COMPANY_REJECTED, reason)
         name: FullName = row.full_name
         phones = _merge_phones(row.phone, row.mobile) if row.mobile else row.phone
-        if not (name.last or name.first or name.middle or phones or row.email):
-            return self._reject_contact(contact_id, raw, rejects.CONTACT_EMPTY,
-                                        "no name, no valid phone, no valid e-mail")
         return Contact(
             source=self.source, source_id=str(contact_id), company_source_id=str(row.company_id),
             company_inn=inn, last_name=name.last, first_name=name.first, middle_name=name.middle,

@@ -8,8 +8,8 @@ Rejects owned here (truth rules, first failing reason wins):
 companies: bad_record (not an object, PARTNER missing, TAXNUMS/ADDRESS/COMM/BANKS/CONTACTS of the
 wrong shape, a text field that is not text or absurdly long, CHANGED_AT unreadable),
 source_deleted (XDELE = "X"), source_inactive (STATUS != E0002), no_inn (no RU1 or an empty one);
-contacts: bad_record, source_deleted, company_rejected (detail: the company's reason),
-contact_empty. INN shape/checksum and EGRUL are the validators' job: the compacted INN goes on.
+contacts: bad_record, source_deleted, company_rejected (detail: the company's reason). An empty
+contact goes on: the pipeline rejects it `contact_empty` once its company is known to load. INN shape/checksum and EGRUL are the validators' job: the compacted INN goes on.
 
 Mapping choices: the name is NAME_ORG1 and NAME_ORG2 joined by a space (SAP splits long names over
 the two fields); the address is the non-empty ADDRESS parts joined by ", " in postal order
@@ -171,9 +171,6 @@ class ShopBTransformer:
             return self._reject(contact_id, "contact", rejects.SOURCE_DELETED, "XDELE = X", item)
         if company_reason:
             return self._reject(contact_id, "contact", rejects.COMPANY_REJECTED, company_reason, item)
-        if not (last or first or middle or phones or emails):
-            return self._reject(contact_id, "contact", rejects.CONTACT_EMPTY,
-                                "no name, no valid phone, no valid e-mail", item)
         return Contact(
             source=self.source, source_id=contact_id, company_source_id=partner_id,
             company_inn=company_inn, last_name=last, first_name=first, middle_name=middle,
