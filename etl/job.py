@@ -229,7 +229,7 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
             if bar is not None:
                 bar.close()
         counts.update({f"egrul_{k}": v for k, v in gate.stats.items()})
-        for k, v in client.stats.items() if hasattr(client, "stats") else ():
+        for k, v in client.stats.as_dict().items():
             if isinstance(v, (int, float)):
                 counts[f"http_{k}"] = v
         counts["seconds"] = round(time.monotonic() - t0, 3)

@@ -48,13 +48,13 @@ def check_inn(value: Any) -> tuple[str | None, str | None]:
         return None, rejects.NO_INN
     if len(inn) not in (10, 12) or not inn.isdigit() or not inn.isascii():
         return None, rejects.INN_FORMAT
+    if inn.count(inn[0]) == len(inn):  # 0000000000 even passes the checksum; no one is registered so
+        return None, rejects.INN_FORMAT
     try:
         stdnum_inn.validate(inn)
     except InvalidChecksum:
         return None, rejects.INN_CHECKSUM
     except ValidationError:
-        return None, rejects.INN_FORMAT
-    if inn.count(inn[0]) == len(inn):  # 0000000000 passes the checksum; no one is registered so
         return None, rejects.INN_FORMAT
     return inn, None
 
