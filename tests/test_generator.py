@@ -69,8 +69,10 @@ def test_counts_grow_roughly_linearly_with_scale(tmp_path):
 def test_manifest_records_the_run(dataset):
     m = Manifest.load(dataset)
     assert (m.seed, m.scale, m.now, m.since) == (3, SMALL, "2025-06-01", "2024-01-01")
-    assert m.counts["truth"]["companies"] == sum(1 for _ in open(dataset / "truth/companies.jsonl"))
-    assert m.counts["truth"]["rejects"] == sum(1 for _ in open(dataset / "truth/rejects.jsonl"))
+    lines = {name: len((dataset / "truth" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines())
+             for name in ("companies", "contacts", "rejects")}
+    assert (lines["companies"], lines["contacts"], lines["rejects"]) == (
+        m.counts["truth"]["companies"], m.counts["truth"]["contacts"], m.counts["truth"]["rejects"])
     summary = json.loads((dataset / "truth/summary.json").read_text())
     assert summary["rejects"] == sum(summary["rejects_by_reason"].values()) == m.counts["truth"]["rejects"]
     for rel, info in m.files.items():

@@ -100,7 +100,8 @@ def test_missing_incomplete_merged_and_unexpected_contacts_are_reported(bitrix24
         if p is missing or p is merged_b:
             continue
         if p is merged_a:     # one card holding two people
-            p = dict(p, emails=p["emails"] + merged_b["emails"], phones=sorted(set(p["phones"]) | set(merged_b["phones"])))
+            p = dict(p, emails=p["emails"] + merged_b["emails"],
+                     phones=sorted(set(p["phones"]) | set(merged_b["phones"])))
         if p is incomplete:   # a card without its phones
             p = dict(p, phones=[])
         persons.append(p)

@@ -333,7 +333,8 @@ class RejectComparison:
         for label, items in (("missing", self.missing), ("unexpected", self.unexpected), ("wrong", self.wrong)):
             if items:
                 more = f" (+{len(items) - SHOWN} more)" if len(items) > SHOWN else ""
-                lines.append(f"  {label}: " + ", ".join(json.dumps(i, ensure_ascii=False) for i in items[:SHOWN]) + more)
+                shown = ", ".join(json.dumps(i, ensure_ascii=False) for i in items[:SHOWN])
+                lines.append(f"  {label}: {shown}{more}")
         return "\n".join(lines)
 
 

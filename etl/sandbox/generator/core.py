@@ -4,6 +4,7 @@ written out before the next company is made, so memory stays flat at any scale.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
@@ -16,10 +17,10 @@ from pathlib import Path
 from etl.sandbox.generator import registry as reg
 from etl.sandbox.generator.crm_seed import SeedMaker
 from etl.sandbox.generator.events import PARTNER_EVENT_SHARE, EventMaker, Partner
-from etl.sandbox.generator.ground_truth import CompanyTruth, SeedCompany
-from etl.sandbox.generator.manifest import Manifest
+from etl.sandbox.generator.ground_truth import CompanyTruth
+from etl.sandbox.generator.manifest import MANIFEST, Manifest
 from etl.sandbox.generator.output import JsonLinesWriter, YearlyExport, sha256_of
-from etl.sandbox.generator.records import (SHOP_A, SHOP_B, CompanyRecord, ContactRecord,
+from etl.sandbox.generator.records import (SHOP_A, SHOP_B, Appearance, CompanyRecord, ContactRecord,
                                            plan_appearances)
 from etl.sandbox.generator.rules import Persons, PersonRecord
 from etl.sandbox.generator.shop_a import ShopA
@@ -106,7 +107,8 @@ class _Outputs:
         self.export = YearlyExport(out / "shop_b", bom=bom)
         self.events = JsonLinesWriter(out / "shop_b" / "events.jsonl")
         self.registry = JsonLinesWriter(out / "egrul_registry.jsonl")
-        self.truth = {name: JsonLinesWriter(out / "truth" / f"{name}.jsonl") for name in ("companies", "contacts", "rejects")}
+        self.truth = {name: JsonLinesWriter(out / "truth" / f"{name}.jsonl")
+                      for name in ("companies", "contacts", "rejects")}
         self.after = {name: JsonLinesWriter(out / "truth_after_events" / f"{name}.jsonl")
                       for name in ("companies", "contacts", "rejects")}
         self.seed_companies = JsonLinesWriter(out / ".crm_seed_companies.tmp")
@@ -190,38 +192,21 @@ class Generator:
         presence = self.plan.presence(rng)
         c = self.world.company(idx, rng, status="ACTIVE" if presence.seed_only else None)
         self._write_registry(c)
-        registry = {c.inn: c.status} if c.status != "NOT_FOUND" else {}
-        truth = CompanyTruth(c, registry)
-
+        truth = CompanyTruth(c, {c.inn: c.status} if c.status != "NOT_FOUND" else {})
+        # record slots, in this order: shop A rows in scope, shop B partners, the partner created
+        # after the export, shop A rows out of scope
+        n_in = sum(presence.a)
         slots = self._slots(c, rng, presence)
         plans = plan_appearances(slots, rng, {SHOP_A: A_CONTACT_DELETED, SHOP_B: B_CONTACT_DELETED})
-        # slot order: shop A rows in scope, shop B partners, the later partner, shop A out of scope
-        in_scope = [s for s in presence.a if s]
-        n_in, n_b = len(in_scope), presence.b
-        companies: list[CompanyRecord] = []
-        contacts: list[ContactRecord] = []
-        for i, scope in enumerate([True] * n_in + [False] * (len(presence.a) - n_in)):
-            plan = plans[i] if scope else plans[n_in + n_b + presence.created_later + (i - n_in)]
-            rows, rec, recs = self.shop_a.company(c, rng, in_scope=scope, appearances=plan)
-            for row in rows:
-                self.files.shop_a.add(row)
-            self.tally.records[f"{SHOP_A}/company"] += 1
-            self.tally.records[f"{SHOP_A}/contact"] += len(recs)
-            if scope:
-                companies.append(rec)
-                contacts.extend(recs)
-            else:
-                self.tally.records[f"{SHOP_A}/company/out_of_scope"] += 1
-                self.tally.records[f"{SHOP_A}/contact/out_of_scope"] += len(recs)
-        partners: list[Partner] = []
-        for j in range(n_b):
-            element, rec, recs = self.shop_b.partner(c, rng, plans[n_in + j])
-            self.files.export.write(element)
-            partners.append(Partner(element, rec, recs))
-            companies.append(rec)
-            contacts.extend(recs)
-            self.tally.records[f"{SHOP_B}/company"] += 1
-            self.tally.records[f"{SHOP_B}/contact"] += len(recs)
+        later = plans[n_in + presence.b] if presence.created_later else None
+        out_of_scope = plans[n_in + presence.b + presence.created_later:]
+
+        companies, contacts = self._shop_a(c, rng, plans[:n_in], in_scope=True)
+        self._shop_a(c, rng, out_of_scope, in_scope=False)
+        partners = self._shop_b(c, rng, plans[n_in:n_in + presence.b])
+        for p in partners:
+            companies.append(p.company)
+            contacts.extend(p.contacts)
 
         loaded = truth.judge(companies, contacts)
         seed_records = self._seed(c, rng, truth, loaded, presence, companies)
@@ -229,6 +214,42 @@ class Generator:
         self._write_truth(truth, self.files.truth, self.tally.truth)
         self.tally.count_outcomes(self.tally.outcomes, truth)
 
+        after = self._events(c, rng, partners, later, truth)
+        self._write_truth(after, self.files.after, self.tally.truth_after)
+        self.tally.count_outcomes(self.tally.outcomes_after, after)
+        if rng.random() < SEED_STRANGER:
+            self._seed_stranger(rng)
+
+    def _shop_a(self, c: RealCompany, rng: random.Random, plans: list[list[Appearance]], *,
+                in_scope: bool) -> tuple[list[CompanyRecord], list[ContactRecord]]:
+        companies: list[CompanyRecord] = []
+        contacts: list[ContactRecord] = []
+        for plan in plans:
+            rows, rec, recs = self.shop_a.company(c, rng, in_scope=in_scope, appearances=plan)
+            for row in rows:
+                self.files.shop_a.add(row)
+            self.tally.records[f"{SHOP_A}/company"] += 1
+            self.tally.records[f"{SHOP_A}/contact"] += len(recs)
+            if not in_scope:
+                self.tally.records[f"{SHOP_A}/company/out_of_scope"] += 1
+                self.tally.records[f"{SHOP_A}/contact/out_of_scope"] += len(recs)
+            companies.append(rec)
+            contacts.extend(recs)
+        return companies, contacts
+
+    def _shop_b(self, c: RealCompany, rng: random.Random, plans: list[list[Appearance]]) -> list[Partner]:
+        partners = []
+        for plan in plans:
+            element, rec, recs = self.shop_b.partner(c, rng, plan)
+            self.files.export.write(element)
+            partners.append(Partner(element, rec, recs))
+            self.tally.records[f"{SHOP_B}/company"] += 1
+            self.tally.records[f"{SHOP_B}/contact"] += len(recs)
+        return partners
+
+    def _events(self, c: RealCompany, rng: random.Random, partners: list[Partner],
+                later: list[Appearance] | None, truth: CompanyTruth) -> CompanyTruth:
+        """Write the company's change events; return the truth after them."""
         after = truth
         events: list[dict] = []
         for partner in partners:
@@ -236,8 +257,8 @@ class Generator:
                 evs, after = self.events.changes(c, rng, partner, after)
                 events.extend(evs)
                 self.tally.events["partners"] += 1
-        if presence.created_later:
-            evs, after = self.events.created(c, rng, plans[n_in + n_b], after)
+        if later is not None:
+            evs, after = self.events.created(c, rng, later, after)
             events.extend(evs)
             self.tally.events["partners"] += 1
         for line in self.events.topic_lines(events, rng):
@@ -245,17 +266,17 @@ class Generator:
             self.tally.events["lines"] += 1
         for e in events:
             self.tally.events[e["event_type"]] += 1
-        self._write_truth(after, self.files.after, self.tally.truth_after)
-        self.tally.count_outcomes(self.tally.outcomes_after, after)
+        return after
 
-        if rng.random() < SEED_STRANGER:
-            item, rec = self.seeds.stranger(rng)
-            self._write_seed_contact(item)
-            line = _person_line(f"seed/{item['key']}", "", rec)
-            for writers, counter in ((self.files.truth, self.tally.truth), (self.files.after, self.tally.truth_after)):
-                writers["contacts"].write(line)
-                counter["contacts"] += 1
-                counter["seed_contacts"] += 1
+    def _seed_stranger(self, rng: random.Random) -> None:
+        """A seed contact of no company: in the truth before and after events, untouched."""
+        item, rec = self.seeds.stranger(rng)
+        self._write_seed_contact(item)
+        line = _person_line(f"seed/{item['key']}", "", rec)
+        for writers, counter in ((self.files.truth, self.tally.truth), (self.files.after, self.tally.truth_after)):
+            writers["contacts"].write(line)
+            counter["contacts"] += 1
+            counter["seed_contacts"] += 1
 
     def _slots(self, c: RealCompany, rng: random.Random, presence: Presence):
         """(shop, persons) per record, in planning order (see `step`)."""
@@ -395,6 +416,7 @@ def generate(out_dir: str | Path, *, seed: int = 1, scale: float = 0.01, now: da
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)   # written last: its presence means "complete"
     for stale in ("shop_b", "truth", "truth_after_events"):
         if (out / stale).is_dir():
             shutil.rmtree(out / stale)
@@ -407,9 +429,7 @@ def generate(out_dir: str | Path, *, seed: int = 1, scale: float = 0.01, now: da
             if progress:
                 progress(idx + 1, total)
     except BaseException:
-        try:
+        with contextlib.suppress(Exception):  # the original error matters more
             gen.files.close()
-        except Exception:  # noqa: BLE001 - the original error matters more
-            pass
         raise
     return gen.finish()

@@ -119,7 +119,7 @@ class EventMaker:
             el["COMM"]["PHONE"].append({"TEL_NUMBER": messy.phone_text(phone, rng), "TEL_EXTENS": ""})
             rec.phones = rec.phones | {phone}
         elif kind == "new_email":
-            self._new_email(c, rng, el, contacts)
+            self._new_email(c, rng, el, rec, contacts)
         elif kind == "new_contact":
             self._new_contact(c, rng, el, rec, contacts)
         elif kind == "blocked":
@@ -131,22 +131,21 @@ class EventMaker:
         truth.apply_snapshot(rec, contacts)
         return self._event(rng, "BP_CHANGED", el, at), Partner(el, rec, contacts)
 
-    def _new_email(self, c: RealCompany, rng: random.Random, el: dict, contacts: list[ContactRecord]) -> None:
+    @staticmethod
+    def _new_email(c: RealCompany, rng: random.Random, el: dict, rec: CompanyRecord,
+                   contacts: list[ContactRecord]) -> None:
+        """A person starts using another address (or, with no one to give it to, the company
+        publishes its second one)."""
         people = [i for i, r in enumerate(contacts) if r.person and not r.deleted]
         if not people:
-            self._new_contact_email_fallback(c, rng, el)
+            el["COMM"]["EMAIL"].append({"SMTP_ADDR": messy.email_text(c.emails[1], rng)})
+            rec.emails = rec.emails | {c.emails[1]}
             return
         i = rng.choice(people)
         person = c.persons[int(contacts[i].person[1:])]
         el["CONTACTS"][i]["COMM"].setdefault("EMAIL", []).append(
             {"SMTP_ADDR": messy.email_text(person.alt_email, rng)})
         contacts[i] = replace(contacts[i], emails=contacts[i].emails | {person.alt_email})
-
-    @staticmethod
-    def _new_contact_email_fallback(c: RealCompany, rng: random.Random, el: dict) -> None:
-        """No person to give an e-mail to: the company gets one instead (not tracked: it is one of
-        the company's own addresses already)."""
-        el["COMM"]["EMAIL"].append({"SMTP_ADDR": messy.email_text(c.emails[0], rng)})
 
     def _new_contact(self, c: RealCompany, rng: random.Random, el: dict, rec: CompanyRecord,
                      contacts: list[ContactRecord]) -> None:

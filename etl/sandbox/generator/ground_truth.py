@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from etl import rejects
 from etl.sandbox.generator import registry as reg
-from etl.sandbox.generator.records import COMPANY, CompanyRecord, ContactRecord
+from etl.sandbox.generator.records import CompanyRecord, ContactRecord
 from etl.sandbox.generator.rules import Persons, PersonRecord, merged_name
 from etl.sandbox.generator.world import RealCompany
 
@@ -121,7 +121,7 @@ class CompanyTruth:
                 "phones": sorted(set().union(*(r.phones for r in group))),
                 "emails": sorted(set().union(*(r.emails for r in group))),
                 "seed": bool(seeds), "seed_key": seeds[0] if seeds else None,
-                "sources": [r.key for r in group if not r.seed],
+                "sources": list(dict.fromkeys(r.key for r in group if not r.seed)),
             })
         return out
 
@@ -165,7 +165,3 @@ class CompanyTruth:
             base = f"{self.inn}/{person}"
             used[base] += 1
             self.person_keys.append(base if used[base] == 1 else f"{base}#{used[base]}")
-
-
-def is_company_ref(ref: Ref) -> bool:
-    return ref[1] == COMPANY

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from etl.sandbox.generator import messy
@@ -85,7 +85,6 @@ class Appearance:
     mobile: bool = True
     work: bool = True
     deleted: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def plan_appearances(slots: list[tuple[str, list[Person]]], rng: random.Random,

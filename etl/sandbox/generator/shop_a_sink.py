@@ -73,7 +73,9 @@ class ShopASink:
         if sqlite_path.exists():
             sqlite_path.unlink()
         self._sqlite = sqlite3.connect(sqlite_path)
-        self._sqlite.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SQLITE_DDL)
+        # journal off (a failed run leaves an unusable file anyway), a small bounded page cache
+        self._sqlite.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-512;"
+                                   + SQLITE_DDL)
         self._mysql = MySQLTarget(mysql_dsn, replace=replace) if mysql_dsn else None
         self.mysql_database = self._mysql.database if self._mysql else None
 

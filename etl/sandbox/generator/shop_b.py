@@ -114,7 +114,6 @@ class ShopB:
                      else {"TEL_NUMBER": messy.phone_text(c.switchboard, rng), "TEL_EXTENS": p.ext}]
         mobile = [{"TEL_NUMBER": messy.phone_text(p.mobile, rng)}] if a.mobile else []
         emails = [p.email] if a.email else []
-        emails += a.extra.get("emails", [])
         element["CONTACTS"].append({
             "PARTNER": number, "NAME_LAST": last, "NAME_FIRST": first, "NAME_MIDDLE": middle,
             "FUNCTION": p.position if rng.random() < 0.8 else "",
