@@ -139,3 +139,23 @@ def test_apply_seed_creates_what_the_truth_counts_as_already_there(bitrix24, dat
                 or result.duplicated_companies or result.merged_contacts)
     assert sorted(result.missing_companies) == sorted(i for i, c in truth.companies.items() if not c["seed"])
     assert sorted(result.missing_contacts) == sorted(p["key"] for p in truth.contacts if not p["seed"])
+
+
+def test_seeding_and_comparing_wait_out_the_portals_rate_limit(data):
+    """A portal with a tiny bucket answers 503 QUERY_LIMIT_EXCEEDED; nothing is lost or doubled."""
+    import requests
+
+    from etl.sandbox.bitrix24 import start_bitrix24
+
+    server = start_bitrix24(rate=20.0, burst=2)
+    try:
+        seed = json.loads((data / "crm_seed.json").read_text(encoding="utf-8"))
+        report = apply_seed(server.webhook_url, data / "crm_seed.json")
+        result = compare_crm_with_truth(server.webhook_url, data)
+        stats = requests.get(server.url.rstrip("/") + "/_sandbox/stats", timeout=5).json()
+    finally:
+        server.stop()
+    assert stats["rejected"]["QUERY_LIMIT_EXCEEDED"] > 0
+    assert (report["companies"], report["contacts"]) == (len(seed["companies"]), len(seed["contacts"]))
+    assert result.found_companies == len(seed["companies"]) and result.found_contacts == len(seed["contacts"])
+    assert not (result.duplicated_companies or result.unexpected_companies)

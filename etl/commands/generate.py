@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from etl.sandbox.generator import GeneratorError, generate
-from etl.secrets import register, scrub
+from etl.sandbox.generator import GeneratorError, ScalePlan, generate
+from etl.commands.common import fail
+from etl.secrets import register
 
 
 def _now(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -53,18 +54,16 @@ def generate_command(out: Path, seed: int, scale: float, now: date | None, mysql
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        bar = tqdm(total=0, unit="company", desc="generating", file=sys.stderr, leave=False)
+        bar = tqdm(total=ScalePlan(scale).companies, unit="company", desc="generating", file=sys.stderr,
+                   leave=False)
 
         def progress(done: int, total: int) -> None:
-            if bar.total != total:
-                bar.total = total
             bar.update(done - bar.n)
     try:
         manifest = generate(out, seed=seed, scale=scale, now=now, mysql_dsn=mysql_dsn, bom=bom,
                             progress=progress, replace=replace)
     except GeneratorError as e:
-        click.echo(f"Error: {scrub(str(e))}", err=True)
-        raise SystemExit(e.exit_code) from None
+        fail(e.exit_code, str(e))
     finally:
         if bar is not None:
             bar.close()
