@@ -78,6 +78,30 @@ class Pipeline:
         self.company_outcome: dict[tuple[str, str], tuple] = {}
 
     # --- producer -----------------------------------------------------------------------------
+    @staticmethod
+    def _admit(item: Item, chunk: _Chunk) -> None:
+        """The offline INN check (cheapest first); valid companies' INNs are noted for lookup."""
+        if isinstance(item, Company):
+            inn, reason = check_inn(item.inn)
+            if reason:
+                item = Reject(item.source, item.source_id, "company", reason, f"INN {item.inn!r}",
+                              to_json_dict(item))
+            else:
+                if inn != item.inn:
+                    item = replace(item, inn=inn)
+                chunk.inns.append(inn)
+        chunk.items.append(item)
+
+    def process(self, items: Iterable[Item]) -> None:
+        """Handle one batch synchronously (Kafka consumer, small deltas): when this returns, every
+        item is loaded, rejected or parked and the state store says so."""
+        chunk = _Chunk()
+        for item in items:
+            self._admit(item, chunk)
+        if chunk.items:
+            self.gate.prefetch(chunk.inns)
+            self._load_chunk(chunk)
+
     def _produce(self, items: Iterable[Item], out: queue.Queue, limit: int | None) -> None:
         chunk = _Chunk()
         n = 0
@@ -85,16 +109,7 @@ class Pipeline:
             for item in items:
                 if self.stop.is_set():
                     break
-                if isinstance(item, Company):
-                    inn, reason = check_inn(item.inn)
-                    if reason:
-                        item = Reject(item.source, item.source_id, "company", reason,
-                                      f"INN {item.inn!r}", to_json_dict(item))
-                    else:
-                        if inn != item.inn:
-                            item = replace(item, inn=inn)
-                        chunk.inns.append(inn)
-                chunk.items.append(item)
+                self._admit(item, chunk)
                 n += 1
                 if len(chunk.items) >= CHUNK:
                     self.gate.prefetch(chunk.inns)
@@ -172,6 +187,7 @@ class Pipeline:
         self._reject([i for i in chunk.items if isinstance(i, Reject)])
         self.counts["records"] += len(chunk.items)
         self._load_companies(companies)
+        self.gate.flush()
         self._load_contacts(contacts)
 
     def _load_companies(self, companies: list[Company]) -> None:
@@ -252,8 +268,9 @@ class Pipeline:
         self._park(parked)
         if not ready:
             return
+        keys_of = [contact_keys(c, self.normalize) for c in ready]
         persons = cluster_contacts(ready, normalize=self.normalize, conflict=self.conflict,
-                                   known=self._known_persons(ready))
+                                   known=self._known_persons(ready, keys_of), keys=keys_of)
         self.counts["contacts_merged_away"] += len(ready) - len(persons)
         jobs: list[PersonJob] = []
         for p in persons:
@@ -287,9 +304,9 @@ class Pipeline:
                 self.state.resolve_rejects(loaded_keys)
                 self.state.unpark(loaded_keys)
 
-    def _known_persons(self, contacts: list[Contact]) -> dict:
+    def _known_persons(self, contacts: list[Contact], keys_of: list[list[tuple[str, str]]]) -> dict:
         """(company_inn, kind, value) -> (identity, name parts) for persons the state store knows."""
-        keys = {(c.company_inn, k, v) for c in contacts for k, v in contact_keys(c, self.normalize)}
+        keys = {(c.company_inn, k, v) for c, ks in zip(contacts, keys_of) for k, v in ks}
         if not keys:
             return {}
         hits = self.state.find_contact_keys(keys)

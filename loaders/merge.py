@@ -93,9 +93,13 @@ class Person:
     company_inn: str
     records: list[Contact] = field(default_factory=list)
     identity: str | None = None  # known identity (state store) if any record matched one
+    _merged: Contact | None = field(default=None, repr=False, compare=False)
 
     def merged(self) -> Contact:
-        return merge_contacts(self.records)
+        """The merged record (computed once: records are complete when a Person is handed on)."""
+        if self._merged is None:
+            self._merged = merge_contacts(self.records)
+        return self._merged
 
 
 class _UnionFind:
@@ -116,13 +120,13 @@ class _UnionFind:
 
 def cluster_contacts(contacts: Sequence[Contact], *, normalize: Callable[[str], str],
                      conflict: Callable[[NameParts, NameParts], bool],
-                     known: dict[tuple[str, str, str], tuple[str, NameParts]] | None = None
-                     ) -> list[Person]:
+                     known: dict[tuple[str, str, str], tuple[str, NameParts]] | None = None,
+                     keys: Sequence[list[tuple[str, str]]] | None = None) -> list[Person]:
     """Group contacts (any companies) into persons.
 
     `known` maps (company_inn, kind, value) to (identity, name parts) of persons already in the
     CRM/state store, so a record can join an existing person; a known person is linked only if the
-    names do not conflict.
+    names do not conflict. `keys` are the records' `contact_keys` if the caller has them already.
     """
     known = known or {}
     n = len(contacts)
@@ -130,8 +134,10 @@ def cluster_contacts(contacts: Sequence[Contact], *, normalize: Callable[[str], 
     names = [name_parts(c, normalize) for c in contacts]
     by_key: dict[tuple[str, str, str], list[int]] = {}
     identity_of: dict[int, str] = {}
+    if keys is None:
+        keys = [contact_keys(c, normalize) for c in contacts]
     for i, c in enumerate(contacts):
-        for kind, value in contact_keys(c, normalize):
+        for kind, value in keys[i]:
             k = (c.company_inn, kind, value)
             for j in by_key.get(k, ()):
                 if not conflict(names[i], names[j]):

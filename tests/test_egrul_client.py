@@ -404,3 +404,22 @@ def test_rate_limiter_is_shared_fairly_between_threads():
 def test_rate_limiter_rejects_nonsense(rate, burst):
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)
+
+
+def test_registry_file_provider_answers_offline(tmp_path):
+    import json
+
+    from validators.egrul.registry_file import RegistryFileProvider
+
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in [
+        {"inn": "7707083893", "branch_type": "BRANCH", "kpp": "540602001", "state": {"status": "ACTIVE"}},
+        {"inn": "7707083893", "branch_type": "MAIN", "kpp": "773601001", "state": {"status": "ACTIVE"},
+         "name": {"short_with_opf": "ПАО СБЕРБАНК"}},
+        {"inn": "7736050003", "branch_type": "MAIN", "state": {"status": "LIQUIDATED"}},
+    ]), encoding="utf-8")
+    with RegistryFileProvider(path) as p:
+        sber = p.lookup("7707083893")
+        assert (sber.status, sber.kpp, sber.short_name) == ("ACTIVE", "773601001", "ПАО СБЕРБАНК")
+        assert p.lookup("7736050003").status == "LIQUIDATED"
+        assert p.lookup("7740000076").status == "NOT_FOUND"

@@ -70,6 +70,9 @@ class EgrulGate:
         self._inflight: dict[str, Future] = {}
         self._failed: dict[str, str] = {}       # INN -> why, for the rest of this run (no 2nd try)
         self._seen: set[str] = set()             # distinct INNs of this run (for the figures)
+        # answers not yet in the cache: written in one transaction per chunk (`flush`), not one
+        # fsync per lookup; kept here meanwhile so a repeated INN is still looked up only once
+        self._unflushed: dict[str, LookupResult] = {}
         self.refused: ProviderRefused | None = None
         self.stats = {"distinct_inns": 0, "cache_hits": 0, "lookups": 0, "failed": 0, "refused": 0}
 
@@ -82,16 +85,21 @@ class EgrulGate:
     def _lookup(self, inn: str) -> LookupResult:
         if self.refused is not None:
             raise self.refused
-        result = self.provider.lookup(inn)
-        self.state.put_egrul([EgrulCacheEntry(inn, result.status, result.data)])
-        return result
+        return self.provider.lookup(inn)
+
+    def flush(self) -> None:
+        """Write the answers gathered since the last flush to the cache (the loader calls it per chunk)."""
+        with self._lock:
+            batch, self._unflushed = self._unflushed, {}
+        if batch:
+            self.state.put_egrul([EgrulCacheEntry(inn, r.status, r.data) for inn, r in batch.items()])
 
     def prefetch(self, inns: Iterable[str]) -> None:
         """Start lookups for the INNs that are neither cached fresh nor already asked for."""
         todo = []
         with self._lock:
             for inn in dict.fromkeys(inns):
-                if inn not in self._inflight and inn not in self._failed:
+                if inn not in self._inflight and inn not in self._failed and inn not in self._unflushed:
                     todo.append(inn)
         if not todo:
             return
@@ -122,6 +130,10 @@ class EgrulGate:
                 return Verdict(inn, PENDING, self._failed[inn])
             f = self._inflight.get(inn)
         if f is None:
+            with self._lock:
+                recent = self._unflushed.get(inn)
+            if recent is not None:
+                return verdict_from_result(recent, True)
             cached = self._cached([inn])
             if inn in cached:
                 return verdict_from_result(cached[inn], True)
@@ -154,7 +166,10 @@ class EgrulGate:
             return Verdict(inn, PENDING, self._failed[inn])
         with self._lock:
             self._inflight.pop(inn, None)
+            if not cached_hit:
+                self._unflushed[inn] = result
         return verdict_from_result(result, cached_hit)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.flush()

@@ -1,0 +1,230 @@
+"""Full load: pipeline CPU rate vs ijson, writes per request, request rate vs the portal's limit, EGRUL lookups per INN, peak RSS.
+
+Generates both shops at BENCH_SCALE (default 0.17: ~30 000 companies, ~115 000 contacts), then:
+1. the pipeline without network (extract + transform + validate + dedup, registry read from the
+   file, CRM writes not sent) against ijson alone parsing the same shop B export;
+2. real full loads of both shops, each `crm-etl full` in its own process, against the Bitrix24
+   emulator (own process, BENCH_RATE req/s, burst 50) and the EGRUL emulator (own process,
+   BENCH_EGRUL_LATENCY s per lookup), then a rerun of both;
+3. peak RSS of the load processes at this scale and at a quarter of it (must not grow with input).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+SCALE = float(os.environ.get("BENCH_SCALE", "0.17"))
+RATE = float(os.environ.get("BENCH_RATE", "20"))
+BURST = 50
+EGRUL_LATENCY = float(os.environ.get("BENCH_EGRUL_LATENCY", "0.05"))
+PY = sys.executable
+
+RSS_WRAPPER = (
+    "import resource, sys, runpy\n"
+    "out = sys.argv.pop(1)\n"
+    "try:\n"
+    "    sys.argv[0] = 'crm-etl'\n"
+    "    from etl.cli import main\n"
+    "    main()\n"
+    "finally:\n"
+    "    open(out, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 30) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def cpu_pipeline(data: Path) -> tuple[float, float, int]:
+    """records/s of the pipeline without network, and ijson's items/s on the same shop B files."""
+    import ijson
+
+    from etl.config import load_settings
+    from etl.pipeline import Pipeline
+    from etl.state import open_state
+    from extractors.jsonfile import JsonFileSource
+    from loaders.crm_loader import CrmLoader
+    from transformers.base import load_transformer
+    from transformers.cleaning import names_conflict, normalize_name
+    from validators.egrul.registry_file import RegistryFileProvider
+    from validators.gate import EgrulGate
+
+    files = sorted(str(p) for p in (data / "shop_b").glob("export_*.json"))
+    t0 = time.perf_counter()
+    items = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            for _ in ijson.items(fh, "item", use_float=True):
+                items += 1
+    ijson_rate = items / (time.perf_counter() - t0)
+
+    settings = load_settings(None, env={})
+    shop = settings.shop("shop-b")
+    with tempfile.TemporaryDirectory() as tmp, open_state(Path(tmp) / "s.sqlite") as state, \
+            RegistryFileProvider(data / "egrul_registry.jsonl") as provider:
+        run_id = state.start_run("bench", "shop-b")
+        counts: Counter = Counter()
+        loader = CrmLoader(None, state, run_id, counts=counts, dry_run=True, senders=1,  # type: ignore[arg-type]
+                           normalize=normalize_name, conflict=names_conflict)
+        loader.crm_has_companies = loader.crm_has_contacts = False
+        loader.presets = {"#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#": 1, "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#": 2}
+        gate = EgrulGate(provider, state, cache_days=settings.egrul.cache_days, concurrency=1)
+        pipeline = Pipeline(source="shop-b", state=state, gate=gate, loader=loader, run_id=run_id, counts=counts,
+                            normalize=normalize_name, conflict=names_conflict)
+        t0 = time.perf_counter()
+        pipeline.run(load_transformer(shop).transform(JsonFileSource(files, item_path="item").records()))
+        elapsed = time.perf_counter() - t0
+        gate.close()
+    # source records: partners plus their nested contacts (what the pipeline handles one by one)
+    return counts["records"] / elapsed, ijson_rate * counts["records"] / max(items, 1), counts["records"]
+
+
+class Services:
+    def __init__(self, work: Path, data: Path) -> None:
+        self.code = secrets.token_hex(8)
+        self.token = secrets.token_hex(8)
+        bport, eport = _port(), _port()
+        self.bitrix_url = f"http://127.0.0.1:{bport}"
+        self.procs = [
+            subprocess.Popen([PY, "-m", "etl", "emulate", "bitrix24", "--port", str(bport), "--code", self.code,
+                              "--db", str(work / "crm.sqlite"), "--rate", str(RATE), "--burst", str(BURST)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+            subprocess.Popen([PY, "-m", "etl", "emulate", "egrul", "--port", str(eport), "--token", self.token,
+                              "--registry", str(data / "egrul_registry.jsonl"), "--latency", str(EGRUL_LATENCY),
+                              "--rps", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        ]
+        _wait_http(self.bitrix_url + "/_sandbox/health")
+        _wait_http(f"http://127.0.0.1:{eport}/_sandbox/health")
+        config = work / "bench.toml"
+        config.write_text(f"[bitrix24]\nrate = {RATE}\nburst = {BURST}\n[egrul]\nconcurrency = 16\nrate = 1000\n")
+        self.env = {**os.environ, "CRM_ETL_CONFIG": str(config),
+                    "CRM_ETL_BITRIX24_WEBHOOK": f"{self.bitrix_url}/rest/1/{self.code}/",
+                    "CRM_ETL_EGRUL_URL": f"http://127.0.0.1:{eport}/suggestions/api/4_1/rs",
+                    "CRM_ETL_EGRUL_TOKEN": self.token,
+                    "CRM_ETL_SHOP_A_DSN": f"sqlite:///{data / 'shop_a.sqlite'}",
+                    "CRM_ETL_STATE": str(work / "state.sqlite")}
+
+    def stats(self) -> dict:
+        import requests
+
+        return requests.get(self.bitrix_url + "/_sandbox/stats", timeout=10).json()
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def load(services: Services, work: Path, data: Path, since: str) -> tuple[float, int]:
+    """Both full loads in their own processes; returns (seconds, peak RSS KB of the two)."""
+    exports = [a for p in sorted((data / "shop_b").glob("export_*.json")) for a in ("--file", str(p))]
+    peak = 0
+    t0 = time.monotonic()
+    for args in (["full", "shop-a", "--since", since], ["full", "shop-b", *exports]):
+        rss = work / "rss"
+        subprocess.run([PY, "-c", RSS_WRAPPER, str(rss), *args, "--no-progress", "--log-level", "WARNING"],
+                       env=services.env, check=False, stdout=subprocess.DEVNULL)
+        peak = max(peak, int(rss.read_text()))
+    return time.monotonic() - t0, peak
+
+
+def network_run(work: Path, data: Path, since: str) -> dict:
+    from etl.state import open_state
+
+    services = Services(work, data)
+    try:
+        s0 = services.stats()
+        seconds, rss = load(services, work, data, since)
+        s1 = services.stats()
+        with open_state(work / "state.sqlite") as state:
+            runs = state.list_runs(limit=2)
+        c = Counter()
+        for r in runs:
+            c.update({k: v for k, v in r.counts.items() if isinstance(v, (int, float))})
+        re_seconds, _ = load(services, work, data, since)
+        s2 = services.stats()
+        with open_state(work / "state.sqlite") as state:
+            rerun = Counter()
+            for r in state.list_runs(limit=2):
+                rerun.update({k: v for k, v in r.counts.items() if isinstance(v, (int, float))})
+    finally:
+        services.stop()
+    requests_ = s1["http_requests"] - s0["http_requests"]
+    return {"seconds": seconds, "rss_kb": rss, "requests": requests_, "counts": c,
+            "rerun_counts": rerun, "rerun_writes": rerun["crm_write_commands"], "rerun_seconds": re_seconds,
+            "load_seconds": c["seconds"]}
+
+
+def main(report) -> None:
+    from etl.sandbox.generator import generate
+
+    work = Path(tempfile.mkdtemp(prefix="bench-full-"))
+    try:
+        data = work / "data"
+        t0 = time.perf_counter()
+        m = generate(data, seed=1, scale=SCALE)
+        r = m.counts["records"]
+        companies = r.get("shop-a/company", 0) + r.get("shop-b/company", 0)
+        contacts = r.get("shop-a/contact", 0) + r.get("shop-b/contact", 0)
+        report("data set: companies / contacts (both shops)", f"{companies} / {contacts}", "",
+               ">= 20 000 / 100 000")
+        report("generation time", time.perf_counter() - t0, "s")
+
+        rate, ijson_rate, n = cpu_pipeline(data)
+        report("pipeline without network (shop B), records/s", rate, "rec/s")
+        report("ijson alone on the same files, records/s", ijson_rate, "rec/s")
+        report("pipeline / ijson", rate / ijson_rate, "ratio", ">= 0.167 (1/6)")
+
+        (work / "big").mkdir()
+        res = network_run(work / "big", data, m.since)
+        c = res["counts"]
+        report("full load (both shops), wall time", res["seconds"], "s")
+        report("writes per API write request", c["crm_write_commands"] / max(c["crm_write_requests"], 1),
+               "cmd/req", ">= 45")
+        report("all HTTP requests to the portal", res["requests"], "req")
+        achieved = max(res["requests"] - BURST, 0) / max(res["load_seconds"], 1e-9)
+        report("achieved request rate / portal limit", achieved / RATE, "ratio", ">= 0.95")
+        report("EGRUL lookups per distinct INN, first run",
+               c["egrul_lookups"] / max(c["egrul_distinct_inns"], 1), "", "1.0")
+        rr = res["rerun_counts"]
+        report("EGRUL lookups per distinct INN, rerun", rr["egrul_lookups"] / max(rr["egrul_distinct_inns"], 1),
+               "", "0")
+        report("CRM write commands on the rerun", res["rerun_writes"], "cmd", "0")
+        report("peak RSS of a load process", res["rss_kb"] / 1024, "MB", "< 300")
+
+        small = work / "small"
+        small_data = small / "data"
+        small.mkdir()
+        generate(small_data, seed=1, scale=SCALE / 4)
+        (small / "run").mkdir()
+        res_small = network_run(small / "run", small_data, m.since)
+        report("peak RSS at 1/4 of the data", res_small["rss_kb"] / 1024, "MB")
+        report("peak RSS growth for 4x the data", res["rss_kb"] / res_small["rss_kb"], "ratio", "~1 (flat)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
