@@ -553,6 +553,13 @@ def test_a_silent_lock_is_taken_over_and_its_old_holder_notices(store: StateStor
     assert store.get_lock("delta:shop-a").holder == "run-2"
 
 
+def test_a_heartbeat_that_changes_nothing_still_finds_the_lock_held(store: StateStore) -> None:
+    assert store.acquire_lock("delta:shop-a", "run-1", os.getpid(), "host-a", 60, now=T0) is None
+    assert store.heartbeat_lock("delta:shop-a", "run-1", now=T0) is True  # same stamp: a matched row counts
+    assert store.heartbeat_lock("delta:shop-a", "run-1", now=T0) is True
+    assert store.heartbeat_lock("delta:shop-a", "run-2", now=T0) is False
+
+
 # -- transactions and concurrency ----------------------------------------------------------------
 
 def test_a_transaction_is_all_or_nothing(store: StateStore) -> None:

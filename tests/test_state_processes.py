@@ -1,4 +1,8 @@
-"""The state store under other processes: killed mid-write, and racing on the same identities."""
+"""The state store under other processes: killed mid-write, and racing on the same identities.
+
+Every test runs on a SQLite file and on a fresh MariaDB database (other hosts sharing a MySQL
+store behave as other processes do here: each has its own connection).
+"""
 from __future__ import annotations
 
 import json
@@ -9,9 +13,20 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from etl.state import open_state
 
 ROOT = Path(__file__).resolve().parents[1]
+RACE_ROUNDS = 3
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new, empty store goes: a SQLite file, or a fresh MariaDB database."""
+    if request.param == "mysql":
+        return request.getfixturevalue("mysql_db")
+    return str(tmp_path / "state.sqlite")
 
 
 def spawn(script: str, *args: str) -> subprocess.Popen[str]:
@@ -38,9 +53,8 @@ WRITER = """
 """
 
 
-def test_a_writer_killed_mid_batch_leaves_a_healthy_store_with_every_commit(tmp_path: Path) -> None:
-    path = tmp_path / "state.sqlite"
-    proc = spawn(WRITER, str(path))
+def test_a_writer_killed_mid_batch_leaves_a_healthy_store_with_every_commit(state_url: str) -> None:
+    proc = spawn(WRITER, state_url)
     committed = -1
     try:
         for line in proc.stdout:
@@ -53,7 +67,7 @@ def test_a_writer_killed_mid_batch_leaves_a_healthy_store_with_every_commit(tmp_
     assert committed >= 8, proc.stderr.read()
     assert proc.returncode == -signal.SIGKILL
 
-    with open_state(path) as store:
+    with open_state(state_url) as store:
         assert store.integrity_check() == []
         last = int(store.get_watermark("batch"))
         assert last >= committed  # nothing acknowledged was lost
@@ -71,8 +85,8 @@ RACER = """
     from pathlib import Path
     from etl.state import open_state
 
-    path, go, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-    identities = [f"company:{7700000000 + i}" for i in range(400)]
+    path, go, me, first = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    identities = [f"company:{7700000000 + first + i}" for i in range(400)]
     random.Random(me).shuffle(identities)
     store = open_state(path)
     while not go.exists():
@@ -87,11 +101,12 @@ RACER = """
 """
 
 
-def test_racing_processes_create_each_identity_exactly_once(tmp_path: Path) -> None:
-    path, go = tmp_path / "state.sqlite", tmp_path / "go"
-    open_state(path).close()  # created and migrated before the race
+@pytest.mark.parametrize("race", range(RACE_ROUNDS))
+def test_racing_processes_create_each_identity_exactly_once(state_url: str, tmp_path: Path, race: int) -> None:
+    go, first = tmp_path / "go", race * 1000  # each round on its own identities
+    open_state(state_url).close()  # created and migrated before the race
     racers = [f"w{n}" for n in range(4)]
-    procs = [spawn(RACER, str(path), str(go), name) for name in racers]
+    procs = [spawn(RACER, state_url, str(go), name, str(first)) for name in racers]
     time.sleep(0.3)  # let them open the store and wait at the line
     go.touch()
     results = {}
@@ -100,10 +115,10 @@ def test_racing_processes_create_each_identity_exactly_once(tmp_path: Path) -> N
         assert proc.returncode == 0, err
         results[name] = json.loads(out)
 
-    identities = [f"company:{7700000000 + i}" for i in range(400)]
+    identities = [f"company:{7700000000 + first + i}" for i in range(400)]
     created = sorted(i for r in results.values() for i in r["created"])
     assert created == sorted(identities)  # each one created by exactly one racer
-    with open_state(path) as store:
+    with open_state(state_url) as store:
         assert len(store.get_entities(identities)) == 400
         # the contact key of each company went to one racer; every other racer was told who holds it
         holders = store.find_contact_keys([(i.split(":")[1], "email", "info@x.ru") for i in identities])
@@ -116,14 +131,13 @@ def test_racing_processes_create_each_identity_exactly_once(tmp_path: Path) -> N
             assert inn not in results[winner]["conflicts"]
 
 
-def test_reopening_while_another_process_writes(tmp_path: Path) -> None:
+def test_reopening_while_another_process_writes(state_url: str) -> None:
     """Opening (and migrating) the store must wait for a busy writer, not fail."""
-    path = tmp_path / "state.sqlite"
-    proc = spawn(WRITER, str(path))
+    proc = spawn(WRITER, state_url)
     try:
         assert int(proc.stdout.readline()) == 0, proc.stderr.read()
         for _ in range(5):
-            with open_state(path) as store:
+            with open_state(state_url) as store:
                 store.set_watermark("reader", "x")
                 assert int(store.get_watermark("batch")) >= 0
     finally:

@@ -330,16 +330,16 @@ class SqlStateStore(StateStore):
         now = self._now()
         insert = self._insert_ignore("entities", ("identity", "entity_type", "bitrix_id", "status", "payload_hash",
                                                   "intent_hash", "run_id", "created_at", "updated_at"))
+        update = ("UPDATE entities SET status = ?, intent_hash = ?, run_id = COALESCE(?, run_id), updated_at = ?"
+                  " WHERE identity = ?")
         with self.transaction():
             existing = set(self.get_entities(batch))
-            for identity, (entity_type, payload_hash) in sorted(batch.items()):
-                if identity not in existing and self._exec(
-                        insert, (identity, entity_type, None, INTENT, None, payload_hash, run_id, now, now)) == 1:
+            for identity, (entity_type, payload_hash) in sorted(batch.items()):  # one pass in key order
+                if identity in existing:
+                    self._exec(update, (INTENT, payload_hash, run_id, now, identity))
+                elif self._exec(insert, (identity, entity_type, None, INTENT, None, payload_hash, run_id, now,
+                                         now)) == 1:
                     created.add(identity)
-            self._exec_many(
-                "UPDATE entities SET status = ?, intent_hash = ?, run_id = COALESCE(?, run_id), updated_at = ?"
-                " WHERE identity = ?",
-                [(INTENT, h, run_id, now, i) for i, (_, h) in sorted(batch.items()) if i in existing])
         return created
 
     def record_written(self, items: Iterable[tuple[str, str, int, str]], run_id: int | None = None) -> None:
