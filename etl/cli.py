@@ -32,6 +32,8 @@ def _register() -> None:
     main.add_command(check_inn_command)
     for module, attr in (
         ("etl.commands.full", "full_command"),
+        ("etl.commands.delta", "delta_command"),
+        ("etl.commands.consume", "consume_command"),
         ("etl.commands.inspect", "report_command"),
         ("etl.commands.inspect", "rejects_command"),
         ("etl.commands.inspect", "status_command"),

@@ -6,21 +6,24 @@ settings here, so the commands stay thin and every part stays replaceable in tes
 from __future__ import annotations
 
 import importlib
-import itertools
+import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from etl.config import ConfigError, Settings, ShopSettings
+from etl.dto import Reject
 from etl.pipeline import Pipeline, RunResult
 from etl.secrets import scrub
 from etl.state import open_state
@@ -63,6 +66,7 @@ class SourceSpec:
     total: int | None = None        # bytes (files) or rows, if known, for the progress bar
     unit: str = "rec"
     closer: Any = None
+    max_updated_at: datetime | None = None   # SQL sources: the newest row seen (the next watermark)
 
 
 def sql_records(shop: ShopSettings, queries_attr: str, params: dict[str, Any]) -> SourceSpec:
@@ -74,12 +78,18 @@ def sql_records(shop: ShopSettings, queries_attr: str, params: dict[str, Any]) -
         raise ConfigError(f"[shops.{shop.name}] extractor = {shop.extractor!r} needs {queries_attr} "
                           f"in {shop.transformer}")
     source = open_sql_source(shop.dsn)
+    spec = SourceSpec(None, None, "rec", source)  # type: ignore[arg-type]
 
     def rows() -> Iterator[dict]:
         for table, sql in queries:
-            yield from source.iter_rows(sql, params, table=table)
+            for row in source.iter_rows(sql, params, table=table):
+                ts = row.get("updated_at")
+                if isinstance(ts, datetime) and (spec.max_updated_at is None or ts > spec.max_updated_at):
+                    spec.max_updated_at = ts
+                yield row
 
-    return SourceSpec(rows(), None, "rec", source)
+    spec.records = rows()
+    return spec
 
 
 def json_records(shop: ShopSettings, files: list[str], progress=None) -> SourceSpec:
@@ -235,5 +245,176 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
         counts["seconds"] = round(time.monotonic() - t0, 3)
         if gate.refused is not None and result.status == "ok":
             result.status, result.error = "failed", scrub(f"EGRUL refused: {gate.refused}")
+        if mode == "full" and result.status == "ok" and not dry_run and limit is None \
+                and source is not None and source.max_updated_at is not None:
+            write_watermark(state, shop_name, source.max_updated_at)  # where the next delta starts
         state.finish_run(run_id, result.status, {**dict(counts), "error": result.error})
         return result
+
+
+# --- delta from the replica (cron) ---------------------------------------------------------------
+
+WATERMARK = "{shop}:delta"
+DELTA_OVERLAP_S = 2.0      # re-read rows this close to the watermark (same second, late commits)
+LOCK_STALE_S = 3600.0      # a lock whose holder stopped heartbeating this long ago is taken over
+
+
+@dataclass
+class LockHeld(Exception):
+    holder: str
+    host: str
+    pid: int
+    since: datetime
+
+    def __str__(self) -> str:
+        return (f"another run holds the lock: {self.holder} (pid {self.pid} on {self.host}, "
+                f"since {self.since:%Y-%m-%d %H:%M:%S} UTC); nothing was done")
+
+
+def read_watermark(state: StateStore, shop: str) -> tuple[datetime, int] | None:
+    raw = state.get_watermark(WATERMARK.format(shop=shop))
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return datetime.fromisoformat(data["ts"]), int(data.get("id", 0))
+
+
+def write_watermark(state: StateStore, shop: str, ts: datetime) -> None:
+    state.set_watermark(WATERMARK.format(shop=shop), json.dumps({"ts": ts.isoformat(sep=" "), "id": 0}))
+
+
+@contextmanager
+def run_lock(state: StateStore, name: str) -> Iterator[None]:
+    """Hold the named lock for the whole run, heartbeating; refuse (LockHeld) if it is taken."""
+    host, pid = socket.gethostname(), os.getpid()
+    holder = f"{host}:{pid}:{uuid.uuid4().hex[:8]}"
+    held = state.acquire_lock(name, holder, pid, host, LOCK_STALE_S)
+    if held is not None:
+        raise LockHeld(held.holder, held.host, held.pid, held.acquired_at)
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(60):
+            try:
+                state.heartbeat_lock(name, holder)
+            except Exception:  # noqa: BLE001 - a missed heartbeat only makes the lock look older
+                log.warning("could not refresh the lock heartbeat", exc_info=True)
+
+    t = threading.Thread(target=beat, name="lock-heartbeat", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        state.release_lock(name, holder)
+
+
+def run_delta(settings: Settings, shop_name: str, *, argv: str = "") -> RunResult:
+    """Rows changed since the watermark (with an overlap), loaded like a full load; the watermark
+    moves to the newest row seen only after the run succeeded. Refuses to overlap another delta."""
+    shop = settings.shop(shop_name)
+    if shop.extractor not in ("mysql", "sqlite", "sql"):
+        raise ConfigError(f"[shops.{shop_name}] extractor = {shop.extractor!r}: `delta` reads an SQL replica; "
+                          f"file/Kafka shops use `full --file` or `consume`")
+    with open_state(settings.state) as state, run_lock(state, f"delta:{shop_name}"):
+        mark = read_watermark(state, shop_name)
+        if mark is None:
+            start = parse_since(None, shop)
+            log.warning("%s: no watermark yet (no full load recorded): reading changes since %s", shop_name,
+                        start.date())
+        else:
+            start = mark[0] - timedelta(seconds=DELTA_OVERLAP_S)
+        source = sql_records(shop, "SQL_DELTA", {"ts": start, "id": 0})
+        result = run_load(settings, shop_name, mode="delta", source=source, argv=argv, progress=False,
+                          state=state)
+        if result.status == "ok" and result.fatal is None and source.max_updated_at is not None:
+            write_watermark(state, shop_name, source.max_updated_at)
+        return result
+
+
+# --- the Kafka consumer (supervisord) ---------------------------------------------------------------
+
+def run_consume(settings: Settings, shop_name: str, opts, *, argv: str = "") -> tuple[RunResult, Counter]:
+    """Consume the shop's change topic until stopped; every batch goes through the pipeline."""
+    from etl.consumer import ChangeConsumer, Transient
+    from etl.state.base import StateError
+    from loaders.bitrix24.errors import OutcomeUnknown, PortalUnavailable
+    from validators.egrul.provider import ProviderRefused
+
+    shop = settings.shop(shop_name)
+    transformer = load_transformer(shop)
+    if not callable(getattr(transformer, "transform_event", None)):
+        raise ConfigError(f"[shops.{shop_name}] transformer {shop.transformer} has no transform_event(event): "
+                          f"it cannot read a change stream")
+    with ExitStack() as stack:
+        state = stack.enter_context(open_state(settings.state))
+        client = build_client(settings)
+        stack.callback(client.close)
+        provider = build_provider(settings)
+        stack.callback(provider.close)
+        run_id = state.start_run("consume", shop_name, scrub(argv))
+        counts: Counter = Counter()
+        result = RunResult(run_id, counts)
+        gate = EgrulGate(provider, state, cache_days=settings.egrul.cache_days,
+                         concurrency=settings.egrul.concurrency)
+        stack.callback(gate.close)
+        loader = CrmLoader(client, state, run_id, counts=counts, senders=settings.bitrix24.concurrency,
+                           normalize=normalize_name, conflict=names_conflict)
+        stack.callback(loader.close)
+        prepared = []
+
+        def pipeline() -> Pipeline:
+            if not prepared:
+                loader.prepare(expected_companies=None)
+                prepared.append(True)
+            # a fresh pipeline per batch: its per-run memory (company outcomes) must not grow forever
+            return Pipeline(source=shop_name, state=state, gate=gate, loader=loader, run_id=run_id,
+                            counts=counts, normalize=normalize_name, conflict=names_conflict)
+
+        def guarded(work):
+            try:
+                work()
+            except (PortalUnavailable, OutcomeUnknown, StateError, OSError) as e:
+                raise Transient(f"{type(e).__name__}: {e}") from e
+            if gate.refused is not None:
+                # the registry refuses us (quota, key): what was looked up is parked, nothing is
+                # lost; wait before the next batch rather than parking the whole stream
+                err, gate.refused = gate.refused, None
+                raise Transient(f"EGRUL refused: {err}")
+
+        def process_batch(items: list) -> Counter:
+            guarded(lambda: pipeline().process(items))
+            return Counter()
+
+        def retry_pending() -> None:
+            """Records parked earlier (EGRUL was down, company pending) get another go."""
+            from etl.dto import from_json_dict
+
+            items = []
+            for p in state.iter_pending(source=shop_name):
+                try:
+                    items.append(from_json_dict(p.raw))
+                except Exception as e:  # noqa: BLE001 - unreadable: a reject, not a crash
+                    items.append(Reject(p.source, p.source_id, p.kind, "bad_record",
+                                        f"parked record unreadable: {type(e).__name__}: {e}", p.raw))
+            if items:
+                counts["pending_retried"] += len(items)
+                guarded(lambda: pipeline().process(items))
+
+        with graceful_stop() as stop:
+            consumer = ChangeConsumer(opts, source=shop_name, transformer=transformer,
+                                      process_batch=process_batch, retry_pending=retry_pending, stop=stop)
+            try:
+                msg_counts = consumer.run()
+            except ProviderRefused as e:
+                result.status, result.error, result.fatal = "failed", scrub(str(e)), e
+                msg_counts = consumer.counts
+            except Exception as e:  # noqa: BLE001 - recorded, then the CLI maps it to an exit code
+                result.status, result.error, result.fatal = "failed", scrub(f"{type(e).__name__}: {e}"), e
+                msg_counts = consumer.counts
+            if stop.is_set() and result.status == "ok":
+                result.status = "stopped"
+        counts.update({f"kafka_{k}": v for k, v in msg_counts.items()})
+        counts.update({f"egrul_{k}": v for k, v in gate.stats.items()})
+        state.finish_run(run_id, result.status, {**dict(counts), "error": result.error})
+        return result, counts
