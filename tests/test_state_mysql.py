@@ -378,6 +378,51 @@ def test_a_writer_waiting_longer_than_lock_timeout_gets_a_state_error(store: Sta
     assert store.get_watermark("w") == "held"
 
 
+def test_a_lock_timeout_inside_a_transaction_keeps_none_of_it(store: StateStore, mysql_db: str) -> None:
+    with open_state(mysql_db + "?lock_timeout=1") as impatient:
+        with store.transaction():
+            store.set_watermark("w", "held")
+            with pytest.raises(StateError, match="nothing of it was committed"):
+                with impatient.transaction():
+                    impatient.set_watermark("mine", "x")
+                    with pytest.raises(StateError, match="lock_timeout"):
+                        impatient.set_watermark("w", "waited")  # the caller swallows it and carries on
+        assert impatient.get_watermark("mine") is None
+    assert store.get_watermark("w") == "held"
+
+
+# -- uniqueness under concurrent writers ------------------------------------------------------
+
+def test_a_batch_meeting_an_identity_another_worker_is_creating_creates_the_rest(store: StateStore,
+                                                                               mysql_db: str) -> None:
+    result: list[object] = []
+    with open_state(mysql_db) as other:
+        t = threading.Thread(target=lambda: result.append(other.record_intents(
+            [("company:2", "company", "other"), ("company:1", "company", "other"), ("company:3", "company", "other")])))
+        with store.transaction():  # the winner: not committed yet when the other batch looks
+            assert store.record_intents([("company:2", "company", "winner")]) == {"company:2"}
+            t.start()
+            wait_for_lock_wait(mysql_db)  # the other batch waits for company:2
+        t.join(timeout=60)
+    assert result == [{"company:1", "company:3"}]
+    assert store.get_entities(["company:2"])["company:2"].intent_hash == "winner"  # left as the winner wrote it
+
+
+def test_a_contact_key_another_worker_is_giving_away_is_reported_as_its(store: StateStore, mysql_db: str) -> None:
+    result: list[object] = []
+    key, free = ("7700000001", "email", "a@b.ru"), ("7700000001", "phone", "+74950000000")
+    with open_state(mysql_db) as other:
+        t = threading.Thread(target=lambda: result.append(other.put_contact_keys(
+            [(*key, "contact:other"), (*free, "contact:other")])))
+        with store.transaction():
+            assert store.put_contact_keys([(*key, "contact:first")]) == {}
+            t.start()
+            wait_for_lock_wait(mysql_db)
+        t.join(timeout=60)
+    assert result == [{key: "contact:first"}]
+    assert store.find_contact_keys([key, free]) == {key: "contact:first", free: "contact:other"}
+
+
 # -- deadlocks -------------------------------------------------------------------------------
 
 def wait_for_lock_wait(url: str, waiting: int = 1) -> None:
@@ -449,7 +494,7 @@ def test_a_deadlock_inside_a_transaction_fails_the_whole_transaction(store: Stat
                 with pytest.raises(StateError, match="deadlock"):
                     store.set_watermark("q", "light")  # the cycle: the light transaction is rolled back
                 # a caller that swallows the error cannot go on as if its transaction were alive
-                with pytest.raises(StateError, match="already rolled this transaction back"):
+                with pytest.raises(StateError, match="already failed on the server"):
                     store.set_watermark("r", "light")
         t.join(timeout=60)
         assert not t.is_alive() and errors == []

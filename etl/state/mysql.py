@@ -20,6 +20,9 @@ Choices, and why:
   not INSERT IGNORE: IGNORE also downgrades real errors (a value too long for its column, a NULL
   in a NOT NULL column) to warnings and stores mangled data. The session runs in strict mode, so
   a value longer than its column (limits in schema.py) is a StateError, never silently cut.
+- Round trips: inserts go up to 500 rows per statement. When a row's key is taken the statement
+  is undone whole and its rows go one by one, so each caller still learns exactly which rows it
+  created. Upserts are multi-row INSERT ... ON DUPLICATE KEY UPDATE (pymysql's executemany).
 - Keys: utf8mb4 with a binary NO PAD collation (utf8mb4_0900_bin on MySQL 8, utf8mb4_nopad_bin on
   MariaDB), so keys compare byte-exactly as in SQLite: case, accents and trailing spaces count.
   MEDIUMTEXT for long text (raw records reach 64 K characters = up to 256 KB), DATETIME(6).
@@ -30,13 +33,17 @@ Choices, and why:
   recognised; a table of the same name with other columns is refused: it is not ours).
 - One connection per store under the store's lock (as SQLite). Before use outside a transaction
   it is pinged and reopened if the server closed it (wait_timeout, a restart); lost inside a
-  transaction it is a StateError, and nothing of that transaction is committed.
-- Deadlocks: InnoDB rolls the victim's whole transaction back. A store method called on its own
-  (not inside the caller's `transaction()`) is simply run again, a few times. Inside the caller's
-  transaction the error surfaces as StateError, and the transaction refuses further statements
-  and its commit: its earlier writes are gone, so it must not look committed.
+  transaction it is a StateError and the server rolls the transaction back (lost during COMMIT
+  itself, the outcome is unknown: retrying the batch is safe, as after a crash).
+- Deadlocks: writers visit rows in key order (sql.py), which avoids most; the gap locks InnoDB
+  takes on duplicate keys can still deadlock writers racing on the same new keys. InnoDB rolls the
+  victim's whole transaction back. A store method called on its own (not inside the caller's
+  `transaction()`) is simply run again, a few times. Inside the caller's transaction the error
+  surfaces as StateError, and the transaction refuses further statements and its commit: its
+  earlier writes are gone, so it must not look committed.
 - Waiting: a writer waits up to `lock_timeout` seconds for another worker's row locks (SQLite's
-  busy timeout), then fails with StateError (error 1205) and the caller retries the batch.
+  busy timeout), then fails with StateError (error 1205; that transaction is over too) and the
+  caller retries the batch.
 """
 from __future__ import annotations
 
@@ -60,7 +67,7 @@ from etl.config import ConfigError
 from etl.secrets import Secret, redact_url, register, scrub
 from etl.state import schema
 from etl.state.base import StateError
-from etl.state.sql import SqlStateStore
+from etl.state.sql import CHUNK, SqlStateStore, chunked
 
 URL_HELP = ("mysql://user:password@host:port/database"
             "[?connect_timeout=S&read_timeout=S&lock_timeout=S]")
@@ -294,7 +301,7 @@ class MySQLStateStore(SqlStateStore):
         if self._depth == 0:
             self._revive()
         elif self._doomed is not None:
-            raise StateError(f"state store {self.location}: the server already rolled this transaction back "
+            raise StateError(f"state store {self.location}: this transaction already failed on the server "
                              f"(MySQL error {self._doomed}); leave the transaction() block and retry the batch")
         return self._conn.cursor()
 
@@ -325,9 +332,9 @@ class MySQLStateStore(SqlStateStore):
             try:
                 with super().transaction():
                     yield
-                if outermost and self._doomed is not None:
-                    raise StateError(f"state store {self.location}: the server rolled this transaction back "
-                                     f"(MySQL error {self._doomed}); nothing of it was committed: retry the batch")
+                    if outermost and self._doomed is not None:  # raised inside: rolled back, not committed
+                        raise StateError(f"state store {self.location}: the transaction failed on the server "
+                                         f"(MySQL error {self._doomed}); nothing of it was committed: retry the batch")
             finally:
                 if outermost:
                     self._doomed = None
@@ -344,6 +351,31 @@ class MySQLStateStore(SqlStateStore):
                     return 0  # already there: InnoDB undid just this statement
                 raise
             return cur.rowcount
+
+    def _insert_missing(self, table: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """Many rows per statement (a round trip per row would cap a batch at a few thousand rows/s).
+        A statement that meets a taken key is undone whole; then row by row tells which rows it was."""
+        went_in: list[bool] = []
+        for chunk in chunked(rows, CHUNK):
+            if len(chunk) > 1 and self._insert_all(table, cols, chunk):
+                went_in += [True] * len(chunk)
+            else:
+                went_in += super()._insert_missing(table, cols, chunk)
+        return went_in
+
+    def _insert_all(self, table: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
+        """One multi-row INSERT; False (nothing inserted) if a row's key is taken."""
+        marks = "(" + ", ".join(["%s"] * len(cols)) + ")"
+        cur = self._cursor()
+        with self._guard("write"):
+            try:
+                cur.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES {', '.join([marks] * len(rows))}",
+                            [value for row in rows for value in row])
+            except pymysql.IntegrityError as e:
+                if _errno(e) == ER_DUP_ENTRY:
+                    return False
+                raise
+        return True
 
     # -- dialect ---------------------------------------------------------------------------------
     def _sql(self, text: str) -> str:

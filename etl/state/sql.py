@@ -105,6 +105,13 @@ class SqlStateStore(StateStore):
     def _new_values(self, assignments: str, ref: str) -> str:
         return _NEW_COL.sub(ref, assignments)
 
+    def _insert_missing(self, table: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """Insert each row unless its unique key is taken (by anyone, committed or not); returns
+        which rows went in. Rows go in the order given (callers sort them: one lock order for all).
+        A backend with costly round trips sends many rows per statement instead."""
+        sql = self._insert_ignore(table, cols)
+        return [self._exec(sql, row) == 1 for row in rows]
+
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
         """Held around a migration so that two processes opening a new store migrate it once.
@@ -324,22 +331,22 @@ class SqlStateStore(StateStore):
         batch: dict[str, tuple[str, str]] = {}
         for identity, entity_type, payload_hash in items:
             batch[self._identity(identity)] = (codec.clean_text(entity_type), codec.clean_text(payload_hash))
-        created: set[str] = set()
         if not batch:
-            return created
+            return set()
         now = self._now()
-        insert = self._insert_ignore("entities", ("identity", "entity_type", "bitrix_id", "status", "payload_hash",
-                                                  "intent_hash", "run_id", "created_at", "updated_at"))
-        update = ("UPDATE entities SET status = ?, intent_hash = ?, run_id = COALESCE(?, run_id), updated_at = ?"
-                  " WHERE identity = ?")
+        cols = ("identity", "entity_type", "bitrix_id", "status", "payload_hash", "intent_hash", "run_id",
+                "created_at", "updated_at")
+        rows = [(identity, entity_type, None, INTENT, None, payload_hash, run_id, now, now)
+                for identity, (entity_type, payload_hash) in sorted(batch.items())]  # key order
+        # for rows known to exist: the UPDATE the docstring describes, as one batched statement
+        back_to_intent = self._upsert("entities", cols, ("identity",),
+                                      "status = new.status, intent_hash = new.intent_hash,"
+                                      " run_id = COALESCE(new.run_id, entities.run_id), updated_at = new.updated_at")
         with self.transaction():
             existing = set(self.get_entities(batch))
-            for identity, (entity_type, payload_hash) in sorted(batch.items()):  # one pass in key order
-                if identity in existing:
-                    self._exec(update, (INTENT, payload_hash, run_id, now, identity))
-                elif self._exec(insert, (identity, entity_type, None, INTENT, None, payload_hash, run_id, now,
-                                         now)) == 1:
-                    created.add(identity)
+            new = [row for row in rows if row[0] not in existing]
+            created = {row[0] for row, went_in in zip(new, self._insert_missing("entities", cols, new)) if went_in}
+            self._exec_many(back_to_intent, [row for row in rows if row[0] in existing])
         return created
 
     def record_written(self, items: Iterable[tuple[str, str, int, str]], run_id: int | None = None) -> None:
@@ -391,16 +398,18 @@ class SqlStateStore(StateStore):
         if not batch:
             return conflicts
         now = self._now()
-        insert = self._insert_ignore("contact_keys", ("company_inn", "kind", "value", "identity", "created_at"))
         with self.transaction():
             holders = self._find_stored_keys(batch)
-            lost: list[ContactKey] = []
-            for stored, (given, identity) in sorted(batch.items()):
+            new: list[tuple[str, str, str, str, str]] = []
+            for stored, (given, identity) in sorted(batch.items()):  # key order
                 if stored in holders:
                     if holders[stored] != identity:
                         conflicts[given] = holders[stored]
-                elif self._exec(insert, (*stored, identity, now)) != 1:
-                    lost.append(stored)  # another writer inserted it since we looked
+                else:
+                    new.append((*stored, identity, now))
+            went_in = self._insert_missing("contact_keys", ("company_inn", "kind", "value", "identity", "created_at"),
+                                           new)
+            lost = [row[:3] for row, ok in zip(new, went_in) if not ok]  # another writer inserted it since we looked
             if lost:
                 for stored, holder in self._find_stored_keys(lost).items():
                     given, identity = batch[stored]
