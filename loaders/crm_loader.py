@@ -129,7 +129,16 @@ class CrmLoader:
 
     # --- set-up ---------------------------------------------------------------------------------
     def prepare(self, expected_companies: int | None = None) -> None:
-        """Resolve requisite presets and decide how to look for duplicates in the CRM."""
+        """Note the run's expected size; the CRM is asked (presets, counts) only when something
+        has to be written or looked up, so a run with nothing to do sends no request at all."""
+        self._expected = expected_companies
+        self._prepared = False
+
+    def _ensure_prepared(self) -> None:
+        if getattr(self, "_prepared", True):
+            return
+        self._prepared = True
+        expected_companies = self._expected
         for row in self.client.list_all("crm.requisite.preset.list", select=["ID", "XML_ID"]):
             if row.get("XML_ID"):
                 self.presets[row["XML_ID"]] = int(row["ID"])
@@ -336,6 +345,8 @@ class CrmLoader:
                 reconcile.append(j)
             else:
                 to_create.append(j)
+        if to_create or to_enrich or reconcile:
+            self._ensure_prepared()
         if reconcile:
             found = self._find_by_origin("crm.company.list", [j.identity for j in reconcile])
             for j in reconcile:
@@ -492,6 +503,8 @@ class CrmLoader:
                 reconcile.append(j)
             else:
                 to_create.append(j)
+        if to_create or to_enrich or reconcile:
+            self._ensure_prepared()
         if reconcile:
             found = self._find_by_origin("crm.contact.list", [j.identity for j in reconcile])
             for j in reconcile:

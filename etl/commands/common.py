@@ -16,10 +16,13 @@ from etl.secrets import scrub
 log = logging.getLogger("crm-etl")
 
 
-def config_options(f: Callable) -> Callable:
+def config_options(f: Callable | None = None, *, log_level: str = "INFO") -> Callable:
+    """--config and --log-level (commands run by cron default to WARNING: one summary line)."""
+    if f is None:
+        return lambda g: config_options(g, log_level=log_level)
     f = click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="CRM_ETL_CONFIG",
                      help="TOML settings file (default: $CRM_ETL_CONFIG; CRM_ETL_* variables override it).")(f)
-    f = click.option("--log-level", default="INFO", show_default=True,
+    f = click.option("--log-level", default=log_level, show_default=True,
                      type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
                      help="How much to log (to stderr).")(f)
     return f

@@ -10,7 +10,7 @@ from etl.commands.common import config_options, echo_err, handle_errors, setting
 
 @click.command("delta")
 @click.argument("shop")
-@config_options
+@config_options(log_level="WARNING")
 @handle_errors
 def delta_command(shop: str, config_path: str | None, log_level: str) -> None:
     """Load the rows of SHOP changed since the stored watermark (cron: see config/crontab).
