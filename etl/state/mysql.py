@@ -53,7 +53,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -95,6 +95,15 @@ _ALREADY_EXISTS = {1050, 1060, 1061}
 _TABLE = re.compile(r"^\s*CREATE TABLE(?: IF NOT EXISTS)? (\w+) \((.*)\)", re.S)
 _CONSTRAINT = {"PRIMARY", "UNIQUE", "KEY", "INDEX", "CONSTRAINT", "FOREIGN", "CHECK", "FULLTEXT"}
 _INSERT_OR_SKIP = "INSERT /* skip duplicate */ INTO"
+_TYPES = {  # schema.py's placeholders; "table" adds the collation the server offers
+    "id": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+    "key": "VARCHAR(255)",
+    "name": "VARCHAR(64)",
+    "hash": "VARCHAR(128)",
+    "text": "MEDIUMTEXT",
+    "bigint": "BIGINT",
+    "ts": "DATETIME(6)",
+}
 
 _FIXES: dict[int, str] = {
     1044: "grant the user access to that database (CREATE, ALTER, INDEX, SELECT, INSERT, UPDATE, DELETE)",
@@ -231,6 +240,10 @@ class MySQLStateStore(SqlStateStore):
         self._holding_migration_lock = False
         super().__init__(url.location)
 
+    @property
+    def TYPES(self) -> Mapping[str, str]:  # noqa: N802 - the hook's name in sql.py
+        return {**_TYPES, "table": f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}"}
+
     @classmethod
     def from_url(cls, url: str) -> MySQLStateStore:
         return cls(parse_mysql_url(url))
@@ -249,23 +262,14 @@ class MySQLStateStore(SqlStateStore):
                 cur.execute(f"SET SESSION sql_mode = '{_SQL_MODE}', innodb_lock_wait_timeout = {wait:d},"
                             f" lock_wait_timeout = {wait:d}")
                 if not self.collation:
-                    self.collation = self._pick_collation(cur)
+                    self.collation = self._check_server(cur)
         except BaseException:
             conn.close()
             raise
-        self.TYPES = {
-            "id": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
-            "key": "VARCHAR(255)",
-            "name": "VARCHAR(64)",
-            "hash": "VARCHAR(128)",
-            "text": "MEDIUMTEXT",
-            "bigint": "BIGINT",
-            "ts": "DATETIME(6)",
-            "table": f" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={self.collation}",
-        }
         return conn
 
-    def _pick_collation(self, cur: Any) -> str:
+    def _check_server(self, cur: Any) -> str:
+        """Refuse a server too old for the schema; the binary collation to create tables with."""
         cur.execute("SELECT VERSION()")
         version = str(cur.fetchone()[0])
         numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])

@@ -11,7 +11,8 @@ it; reads take the lock per query. Iterators read page by page (keyset paginatio
 neither the lock nor a cursor while the caller works on a page.
 
 Writes that lock several rows visit them in key order (sorted batches), so two processes writing
-overlapping batches wait for each other instead of deadlocking on a server with row locks.
+overlapping batches wait for each other instead of deadlocking on a server with row locks (not
+rejects and pending: the order they are given in is the order they are read back in).
 """
 from __future__ import annotations
 
