@@ -66,10 +66,12 @@ class SourceSpec:
     total: int | None = None        # bytes (files) or rows, if known, for the progress bar
     unit: str = "rec"
     closer: Any = None
-    max_updated_at: datetime | None = None   # SQL sources: the newest row seen (the next watermark)
+    max_updated_at: datetime | None = None   # SQL sources: the newest change at the start (next watermark)
 
 
 def sql_records(shop: ShopSettings, queries_attr: str, params: dict[str, Any]) -> SourceSpec:
+    """The shop's queries (declared in its transformer module) streamed from its database, and the
+    newest `updated_at` at the start of the run (`SQL_WATERMARK`): where the next delta starts."""
     from extractors.sql import open_sql_source
 
     module = importlib.import_module(shop.transformer)
@@ -78,18 +80,18 @@ def sql_records(shop: ShopSettings, queries_attr: str, params: dict[str, Any]) -
         raise ConfigError(f"[shops.{shop.name}] extractor = {shop.extractor!r} needs {queries_attr} "
                           f"in {shop.transformer}")
     source = open_sql_source(shop.dsn)
-    spec = SourceSpec(None, None, "rec", source)  # type: ignore[arg-type]
+    newest: datetime | None = None
+    for _table, sql in getattr(module, "SQL_WATERMARK", ()):
+        for row in source.iter_rows(sql):
+            ts = row.get("updated_at")
+            if isinstance(ts, datetime) and (newest is None or ts > newest):
+                newest = ts
 
     def rows() -> Iterator[dict]:
         for table, sql in queries:
-            for row in source.iter_rows(sql, params, table=table):
-                ts = row.get("updated_at")
-                if isinstance(ts, datetime) and (spec.max_updated_at is None or ts > spec.max_updated_at):
-                    spec.max_updated_at = ts
-                yield row
+            yield from source.iter_rows(sql, params, table=table)
 
-    spec.records = rows()
-    return spec
+    return SourceSpec(rows(), None, "rec", source, max_updated_at=newest)
 
 
 def json_records(shop: ShopSettings, files: list[str], progress=None) -> SourceSpec:

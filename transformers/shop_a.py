@@ -313,3 +313,11 @@ def _id_of(row: Any, n: int | None = None) -> str:
     if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).strip():
         return str(value)[:40]
     return f"#{n}" if n is not None else "?"
+
+
+# Where a delta starts after this run: the newest change in each table at the start of the run
+# (read in the same snapshot as the extraction; later changes are read by the next delta).
+SQL_WATERMARK: list[tuple[str, str]] = [
+    (COMPANY_TABLE, "SELECT MAX(updated_at) AS updated_at FROM b2b_company"),
+    (CONTACT_TABLE, "SELECT MAX(updated_at) AS updated_at FROM b2b_contact"),
+]

@@ -47,7 +47,28 @@ class StateError(Exception):
     """The state store cannot do what was asked (unreachable, corrupt, newer schema, closed).
 
     The message names the store (path or redacted URL) and, where there is one, the fix.
+    `retryable`: a conflict with another writer (deadlock, lock wait): nothing of the transaction
+    was kept, and running the whole transaction again is the right answer.
     """
+
+    retryable: bool = False
+
+
+def run_in_transaction(state: "StateStore", work, attempts: int = 5) -> None:
+    """Run `work()` inside `state.transaction()`, again from the start when another writer made
+    it fail (`StateError.retryable`). `work` must only write to the state store."""
+    import random
+    import time
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with state.transaction():
+                work()
+            return
+        except StateError as e:
+            if not e.retryable or attempt == attempts:
+                raise
+            time.sleep(random.uniform(0.0, 0.05 * attempt))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +244,14 @@ class StateStore(ABC):
         Upsert; a part given empty keeps the stored one (a later record may lack the middle name).
         The loader uses it to refuse joining a record to a known person whose name conflicts
         (two people behind one switchboard phone)."""
+
+    @abstractmethod
+    def reassign_contact_keys(self, pairs: Iterable[tuple[str, str]]) -> int:
+        """Move every key (and the name) of identity `old` to identity `new`, for (old, new) pairs.
+
+        Two workers that met the same person at once may mint two identities for it; the one that
+        learns it lost (a key it wanted is held by the other identity) folds its identity into the
+        winner's, so later records find one person. Returns how many keys moved."""
 
     @abstractmethod
     def get_contact_names(self, identities: Iterable[str]) -> dict[str, tuple[str, str, str]]:

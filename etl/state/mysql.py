@@ -317,7 +317,9 @@ class MySQLStateStore(SqlStateStore):
             code = _errno(e)
             if self._depth > 0 and code in _ENDS_TRANSACTION:
                 self._doomed = code
-            raise StateError(self._describe(e, what)) from e
+            err = StateError(self._describe(e, what))
+            err.retryable = code in (ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT)
+            raise err from e
 
     def _describe(self, e: pymysql.MySQLError, what: str) -> str:
         code = _errno(e)
@@ -337,8 +339,10 @@ class MySQLStateStore(SqlStateStore):
                 with super().transaction():
                     yield
                     if outermost and self._doomed is not None:  # raised inside: rolled back, not committed
-                        raise StateError(f"state store {self.location}: the transaction failed on the server "
+                        err = StateError(f"state store {self.location}: the transaction failed on the server "
                                          f"(MySQL error {self._doomed}); nothing of it was committed: retry the batch")
+                        err.retryable = self._doomed in (ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT)
+                        raise err
             finally:
                 if outermost:
                     self._doomed = None

@@ -440,6 +440,17 @@ class SqlStateStore(StateStore):
                                                                      "middle_name", "updated_at")),
                                (identity, *parts, now))
 
+    def reassign_contact_keys(self, pairs: Iterable[tuple[str, str]]) -> int:
+        moved = 0
+        with self.transaction():
+            for old, new in pairs:
+                old, new = self._identity(old), self._identity(new)
+                if old == new:
+                    continue
+                moved += self._exec("UPDATE contact_keys SET identity = ? WHERE identity = ?", (new, old))
+                self._exec("DELETE FROM contact_names WHERE identity = ?", (old,))
+        return moved
+
     def get_contact_names(self, identities: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         wanted = {i for i in identities if isinstance(i, str) and 0 < len(i) <= codec.KEY_LIMIT}
         out: dict[str, tuple[str, str, str]] = {}

@@ -92,7 +92,8 @@ def plan_appearances(slots: list[tuple[str, list[Person]]], rng: random.Random,
     """For each record slot (shop, persons in it): how each person is written there.
 
     One appearance of each person (chosen at random) is the anchor: exact full name, e-mail and
-    mobile. The others may write the name partially (`Иван Иванов`, `ИВАНОВ И.И.`, no middle
+    mobile; so is the first of several appearances of a person within one slot, so that each slot
+    is connected on its own. The others may write the name partially (`Иван Иванов`, `ИВАНОВ И.И.`, no middle
     name), and then carry the e-mail or the mobile too.
     """
     where: dict[int, list[tuple[int, int]]] = {}
@@ -100,6 +101,16 @@ def plan_appearances(slots: list[tuple[str, list[Person]]], rng: random.Random,
         for pi, p in enumerate(persons):
             where.setdefault(p.idx, []).append((si, pi))
     anchors = {rng.choice(places) for places in where.values()}
+    # A person written twice in one record slot (one partner / one shop A company) must be
+    # connected within that slot too: slots are loaded in any order (Kafka partitions, chunks,
+    # several consumers), and a later slot cannot join two cards an earlier one created.
+    for places in where.values():
+        by_slot: dict[int, list[tuple[int, int]]] = {}
+        for place in places:
+            by_slot.setdefault(place[0], []).append(place)
+        for in_slot in by_slot.values():
+            if len(in_slot) > 1 and not anchors.intersection(in_slot):
+                anchors.add(in_slot[0])
     out: list[list[Appearance]] = []
     for si, (shop, persons) in enumerate(slots):
         row = []
