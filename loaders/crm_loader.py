@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import threading
+import time
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,6 +29,7 @@ from typing import Any
 
 from etl.dto import Company
 from etl.state.base import INTENT, WRITTEN, StateStore
+from etl.state.sql import pid_alive
 from loaders import payloads as P
 from loaders.bitrix24.client import Bitrix24Client
 from loaders.bitrix24.errors import OutcomeUnknown
@@ -37,6 +41,8 @@ BATCH_MAX = 50
 INN_PER_LIST = 25        # RQ_INN values per requisite list command (results stay within one page)
 IDS_PER_LIST = 50        # IDs per `@ID` / `@ORIGIN_ID` list command (one page)
 VALUES_PER_FINDBYCOMM = 20
+CLAIM_STALE_S = 120.0    # another worker's intent older than this is taken as abandoned
+CLAIM_WAIT_S = 60.0      # how long to wait for another worker's write before looking ourselves
 
 
 @dataclass
@@ -45,6 +51,8 @@ class CompanyJob:
     company: Company                      # merged + enriched from the registry
     director: str = ""
     sources: list[tuple[str, str]] = field(default_factory=list)  # (source, source_id) of its records
+    # card, requisite and bank details without references, built once for the hash and the writes
+    payload: tuple[dict, dict, list[dict]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -53,6 +61,7 @@ class PersonJob:
     person: Person
     company_id: int                       # Bitrix24 id of the person's company
     keys: list[tuple[str, str]] = field(default_factory=list)
+    fields: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # built once (hash, writes)
 
 
 @dataclass
@@ -287,24 +296,79 @@ class CrmLoader:
         self._count("crm_lookup_origin", len(cmds))
         return found
 
+    # --- several workers on one state store -----------------------------------------------------
+    def _claim(self, fresh: list, reconcile: list, known: dict, hashes: dict[str, str],
+               entity_type: str) -> tuple[list, list, list]:
+        """Claim new identities before creating them (the database lets exactly one worker win);
+        identities another live worker is writing right now are waited for, not created again."""
+        waiting = []
+        if self.dry_run:
+            return fresh, reconcile, waiting
+        keep = []
+        for j in reconcile:
+            e = known[j.identity]
+            (waiting if self._in_flight_elsewhere(e) else keep).append(j)
+        if fresh:
+            created = self.state.record_intents([(j.identity, entity_type, hashes[j.identity]) for j in fresh],
+                                                run_id=self.run_id)
+            waiting += [j for j in fresh if j.identity not in created]
+            fresh = [j for j in fresh if j.identity in created]
+        return fresh, keep, waiting
+
+    def _in_flight_elsewhere(self, e) -> bool:
+        """An intent of another run that is still alive (recent, and its process exists)."""
+        if e.run_id is None or e.run_id == self.run_id:
+            return False
+        if (datetime.now(timezone.utc) - e.updated_at).total_seconds() > CLAIM_STALE_S:
+            return False
+        run = self.state.get_run(e.run_id)
+        if run is None or run.status != "running":
+            return False
+        return not (run.host == socket.gethostname() and not pid_alive(run.pid))
+
+    def _wait_for_others(self, jobs: list) -> list[tuple[Any, int | None]]:
+        """Wait until other workers have written these identities; (job, id or None if they gave up)."""
+        if not jobs:
+            return []
+        self._count("crm_waited_for_other_worker", len(jobs))
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        ids = {j.identity for j in jobs}
+        found: dict[str, int] = {}
+        while True:
+            for identity, e in self.state.get_entities(ids - set(found)).items():
+                if e.bitrix_id is not None and e.status == WRITTEN:
+                    found[identity] = e.bitrix_id
+            if len(found) == len(ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return [(j, found.get(j.identity)) for j in jobs]
+
     # --- companies ------------------------------------------------------------------------------
+    def _company_payload(self, job: CompanyJob) -> tuple[dict, dict, list[dict]]:
+        """Card, requisite (no company/preset reference) and bank details (no requisite reference)."""
+        if job.payload is None:
+            c = job.company
+            job.payload = (P.company_fields(c, job.identity), P.requisite_fields(c, 0, 0, job.director),
+                           [P.bankdetail_fields(b, 0) for b in c.bank_accounts])
+        return job.payload
+
     def _company_hash(self, job: CompanyJob) -> str:
-        c = job.company
-        return P.payload_hash(P.company_fields(c, job.identity), P.requisite_fields(c, 0, 0, job.director),
-                              [P.bankdetail_fields(b, 0) for b in c.bank_accounts], c.address)
+        card, requisite, banks = self._company_payload(job)
+        return P.payload_hash(card, requisite, banks, job.company.address)
 
     def _preset(self, c: Company) -> int:
         return self.presets[P.PRESET_XML_INDIVIDUAL if c.is_sole_proprietor else P.PRESET_XML_COMPANY]
 
     def _create_company_group(self, job: CompanyJob, h: str) -> _Group:
         c = job.company
+        card, requisite, banks = self._company_payload(job)
         ck, rk = self._key("c"), self._key("r")
-        cmds = [(ck, "crm.company.add", {"fields": P.company_fields(c, job.identity),
-                                         "params": {"REGISTER_SONET_EVENT": "N"}}),
-                (rk, "crm.requisite.add", {"fields": P.requisite_fields(c, f"$result[{ck}]", self._preset(c),
-                                                                        job.director)})]
-        cmds += [(self._key("b"), "crm.requisite.bankdetail.add", {"fields": P.bankdetail_fields(b, f"$result[{rk}]")})
-                 for b in c.bank_accounts]
+        # the same maps as requisite_fields / bankdetail_fields with the references filled in
+        cmds = [(ck, "crm.company.add", {"fields": card, "params": {"REGISTER_SONET_EVENT": "N"}}),
+                (rk, "crm.requisite.add", {"fields": {**requisite, "ENTITY_ID": f"$result[{ck}]",
+                                                     "PRESET_ID": self._preset(c)}})]
+        cmds += [(self._key("b"), "crm.requisite.bankdetail.add", {"fields": {**b, "ENTITY_ID": f"$result[{rk}]"}})
+                 for b in banks]
         if c.address:
             cmds.append((self._key("a"), "crm.address.add", {"fields": P.address_fields(c.address, f"$result[{rk}]")}))
         return _Group(job.identity, "company", cmds, ck, h, True, "created")
@@ -345,6 +409,9 @@ class CrmLoader:
                 reconcile.append(j)
             else:
                 to_create.append(j)
+        to_create, reconcile, waiting = self._claim(to_create, reconcile, known, hashes, "company")
+        for j, bitrix_id in self._wait_for_others(waiting):
+            (to_enrich.append((j, bitrix_id, "enriched")) if bitrix_id else reconcile.append(j))
         if to_create or to_enrich or reconcile:
             self._ensure_prepared()
         if reconcile:
@@ -366,8 +433,8 @@ class CrmLoader:
         groups = [self._create_company_group(j, hashes[j.identity]) for j in to_create]
         groups += self._company_enrich_groups(to_enrich, hashes, outcomes)
         outcomes.update(self._execute(groups))
-        for o in outcomes.values():
-            self.counts[f"companies_{o.action}"] += 1
+        for action, n in Counter(o.action for o in outcomes.values()).items():
+            self.counts[f"companies_{action}"] += n
         return outcomes
 
     def _company_enrich_groups(self, items: list[tuple[CompanyJob, int, str]], hashes: dict[str, str],
@@ -398,7 +465,7 @@ class CrmLoader:
                 groups.append(self._create_company_group(j, h))
                 continue
             c = j.company
-            desired = P.company_fields(c, j.identity)
+            desired = self._company_payload(j)[0]
             fill = P.COMPANY_FILL + (("ORIGINATOR_ID", "ORIGIN_ID") if not company.get("ORIGIN_ID") else ())
             cmds: list[tuple[str, str, dict]] = []
             upd = P.enrichment(company, desired, fill)
@@ -437,8 +504,13 @@ class CrmLoader:
         basis = min(f"{k}:{v}" for k, v in keys) if keys else fallback
         return "contact:" + hashlib.sha1(f"{company_inn}|{basis}".encode()).hexdigest()[:24]
 
+    def _contact_fields(self, job: PersonJob) -> dict[str, Any]:
+        if job.fields is None:
+            job.fields = P.contact_fields(job.person.merged(), job.identity, job.company_id)
+        return job.fields
+
     def _contact_hash(self, job: PersonJob) -> str:
-        return P.payload_hash(P.contact_fields(job.person.merged(), job.identity, job.company_id))
+        return P.payload_hash(self._contact_fields(job))
 
     def _find_contacts_in_crm(self, jobs: list[PersonJob]) -> dict[str, int]:
         """identity -> CRM contact id of the same person already in the CRM (not ours yet)."""
@@ -503,6 +575,9 @@ class CrmLoader:
                 reconcile.append(j)
             else:
                 to_create.append(j)
+        to_create, reconcile, waiting = self._claim(to_create, reconcile, known, hashes, "contact")
+        for j, bitrix_id in self._wait_for_others(waiting):
+            (to_enrich.append((j, bitrix_id, "enriched")) if bitrix_id else reconcile.append(j))
         if to_create or to_enrich or reconcile:
             self._ensure_prepared()
         if reconcile:
@@ -517,13 +592,13 @@ class CrmLoader:
         for j in to_create:
             k = self._key("p")
             groups.append(_Group(j.identity, "contact",
-                                 [(k, "crm.contact.add", {"fields": P.contact_fields(j.person.merged(), j.identity, j.company_id),
+                                 [(k, "crm.contact.add", {"fields": self._contact_fields(j),
                                                           "params": {"REGISTER_SONET_EVENT": "N"}})],
                                  k, hashes[j.identity], True, "created"))
         groups += self._contact_enrich_groups(to_enrich, hashes, outcomes)
         outcomes.update(self._execute(groups))
-        for o in outcomes.values():
-            self.counts[f"contacts_{o.action}"] += 1
+        for action, n in Counter(o.action for o in outcomes.values()).items():
+            self.counts[f"contacts_{action}"] += n
         return outcomes
 
     def _contact_enrich_groups(self, items: list[tuple[PersonJob, int, str]], hashes: dict[str, str],
@@ -540,10 +615,10 @@ class CrmLoader:
             if not isinstance(contact, dict):
                 k = self._key("p")
                 groups.append(_Group(j.identity, "contact",
-                                     [(k, "crm.contact.add", {"fields": P.contact_fields(j.person.merged(), j.identity, j.company_id)})],
+                                     [(k, "crm.contact.add", {"fields": self._contact_fields(j)})],
                                      k, h, True, "created"))
                 continue
-            desired = P.contact_fields(j.person.merged(), j.identity, j.company_id)
+            desired = self._contact_fields(j)
             fill = P.CONTACT_FILL + (("ORIGINATOR_ID", "ORIGIN_ID") if not contact.get("ORIGIN_ID") else ())
             cmds: list[tuple[str, str, dict]] = []
             upd = P.enrichment(contact, desired, fill)

@@ -72,18 +72,22 @@ def merge_contacts(records: Sequence[Contact]) -> Contact:
 NameParts = tuple[str, str, str]  # normalised (last, first, middle)
 
 
-def contact_keys(c: Contact, normalize: Callable[[str], str]) -> list[tuple[str, str]]:
-    """The match keys of a contact: ('email', e), ('phone', e164), ('name', 'last first middle')."""
+def contact_keys(c: Contact, normalize: Callable[[str], str],
+                 names: NameParts | None = None) -> list[tuple[str, str]]:
+    """The match keys of a contact: ('email', e), ('phone', e164), ('name', 'last first middle').
+    `names` are the contact's `name_parts` if the caller has them already."""
     keys = [("email", e) for e in c.emails]
-    keys += [("phone", p.e164) for p in c.phones]
-    parts = name_parts(c, normalize)
-    if all(parts) and not any(p.endswith(".") for p in parts):
-        keys.append(("name", " ".join(parts)))
+    if c.phones:
+        keys += [("phone", p.e164) for p in c.phones]
+    last, first, middle = names if names is not None else name_parts(c, normalize)
+    if last and first and middle and not (last[-1] == "." or first[-1] == "." or middle[-1] == "."):
+        keys.append(("name", f"{last} {first} {middle}"))
     return keys
 
 
 def name_parts(c: Contact, normalize: Callable[[str], str]) -> NameParts:
-    return (normalize(c.last_name), normalize(c.first_name), normalize(c.middle_name))
+    return (normalize(c.last_name) if c.last_name else "", normalize(c.first_name) if c.first_name else "",
+            normalize(c.middle_name) if c.middle_name else "")
 
 
 @dataclass
@@ -121,17 +125,20 @@ class _UnionFind:
 def cluster_contacts(contacts: Sequence[Contact], *, normalize: Callable[[str], str],
                      conflict: Callable[[NameParts, NameParts], bool],
                      known: dict[tuple[str, str, str], tuple[str, NameParts]] | None = None,
-                     keys: Sequence[list[tuple[str, str]]] | None = None) -> list[Person]:
+                     keys: Sequence[list[tuple[str, str]]] | None = None,
+                     names: Sequence[NameParts] | None = None) -> list[Person]:
     """Group contacts (any companies) into persons.
 
     `known` maps (company_inn, kind, value) to (identity, name parts) of persons already in the
     CRM/state store, so a record can join an existing person; a known person is linked only if the
-    names do not conflict. `keys` are the records' `contact_keys` if the caller has them already.
+    names do not conflict. `keys` and `names` are the records' `contact_keys` and `name_parts` if
+    the caller has them already.
     """
     known = known or {}
     n = len(contacts)
     uf = _UnionFind(n)
-    names = [name_parts(c, normalize) for c in contacts]
+    if names is None:
+        names = [name_parts(c, normalize) for c in contacts]
     by_key: dict[tuple[str, str, str], list[int]] = {}
     identity_of: dict[int, str] = {}
     if keys is None:

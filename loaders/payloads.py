@@ -13,6 +13,11 @@ from typing import Any
 
 from etl.dto import Company, Contact
 
+try:
+    import orjson
+except ImportError:  # the standard encoder gives the same bytes, ten times slower
+    orjson = None  # type: ignore[assignment]
+
 ORIGINATOR_ID = "crm-etl"
 ENTITY_COMPANY = 4
 ENTITY_REQUISITE = 8
@@ -110,10 +115,30 @@ def contact_fields(c: Contact, identity: str, company_id: Any) -> dict[str, Any]
     return f
 
 
+# The hash is SHA-1 of the canonical JSON of the payload, as UTF-8: what
+# `json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))` writes.
+# orjson writes the same bytes for what payloads hold (text, integers, booleans, None, lists, maps
+# with text keys; datetimes and dataclasses are handed to `str` as the standard encoder does), ten
+# times faster, which counts at one hash per entity of a full load. What orjson refuses (a key that
+# is not text, an integer beyond 64 bits, a lone surrogate) goes to the standard encoder.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
+_ORJSON_OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+                   if orjson is not None else 0)
+
+
+def canonical_json(parts: tuple) -> bytes:
+    """The bytes `payload_hash` hashes."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(parts, default=str, option=_ORJSON_OPTIONS)
+        except orjson.JSONEncodeError:
+            pass
+    return _CANONICAL.encode(parts).encode("utf-8")
+
+
 def payload_hash(*parts: Any) -> str:
     """Stable hash of what we would write (order of dict keys irrelevant)."""
-    blob = json.dumps(parts, ensure_ascii=False, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha1(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha1(canonical_json(parts)).hexdigest()
 
 
 # --- enrichment of an entity that already exists in the CRM -------------------------------------

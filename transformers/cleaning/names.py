@@ -169,7 +169,7 @@ def _parts(name: Any) -> tuple[str, str, str]:
 
 
 def _given_conflict(x: str, y: str) -> bool:
-    if not x or not y:
+    if not x or not y or x == y:
         return False
     x, y = normalize_name(x).rstrip("."), normalize_name(y).rstrip(".")
     if x == y:
@@ -189,6 +189,6 @@ def names_conflict(a: Any, b: Any) -> bool:
     """
     al, af, am = _parts(a)
     bl, bf, bm = _parts(b)
-    if al and bl and normalize_name(al) != normalize_name(bl):
+    if al and bl and al != bl and normalize_name(al) != normalize_name(bl):
         return True
     return _given_conflict(af, bf) or _given_conflict(am, bm)
