@@ -23,15 +23,16 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from etl import rejects
 from etl.dto import Company, Contact, Reject, from_json_dict, to_json_dict
 from etl.producer import ExtractionProcess, can_fork, tuned_collector
-from etl.state.base import PendingItem, StateStore
+from etl.state.base import PendingItem, StateStore, run_in_transaction
 from loaders.crm_loader import CompanyJob, CrmLoader, PersonJob
-from loaders.merge import Person, cluster_contacts, contact_keys, merge_companies, name_parts
+from loaders.merge import NameParts, Person, cluster_contacts, contact_keys, merge_companies, name_parts
 from loaders.payloads import company_identity
 from validators.gate import ACTIVE, PENDING, EgrulGate, enrich
 from validators.inn import check_inn
@@ -268,20 +269,37 @@ class Pipeline:
         self.counts["records"] += len(chunk.items)
         by_inn, directors, rejected, parked = self._judge_companies(companies)
         # the source's rejects, the registry's verdicts and its answers: one transaction
-        with self.state.transaction():
+        def first() -> None:
             self._reject(refused)
             self._reject(rejected)
             self._park(parked)
             self.gate.flush()
-        failed, mapped, loaded_keys = self._load_companies(by_inn, directors)
+        self._atomically(first)
+        failed, mapped, loaded_keys, new_inns = self._load_companies(by_inn, directors)
         if not (failed or mapped or contacts):
             return
         # what follows from the companies' outcome, and the contacts that cannot go on: one more
-        with self.state.transaction():
+        sorted_out: list = []
+
+        def second() -> None:
             self._reject(failed)
             self._map(mapped, loaded_keys)
-            ready, company_ids = self._sort_contacts(contacts)
-        self._load_persons(ready, company_ids)
+            sorted_out[:] = self._sort_contacts(contacts)
+        self._atomically(second)
+        ready, company_ids = sorted_out
+        self._load_persons(ready, company_ids, new_inns)
+
+    def _atomically(self, work: Callable[[], None]) -> None:
+        """Run state writes in one transaction; when another worker made it fail (a deadlock on
+        a shared MySQL store) run it again, with the run's counters as they were before it."""
+        before = Counter(self.counts)
+
+        def attempt() -> None:
+            if self.counts != before:
+                self.counts.clear()
+                self.counts.update(before)
+            work()
+        run_in_transaction(self.state, attempt)
 
     def _map(self, mapped: list[tuple[str, str, str, str]], loaded_keys: list[tuple[str, str, str]]) -> None:
         if mapped and not self.loader.dry_run:
@@ -314,8 +332,9 @@ class Pipeline:
         return by_inn, directors, rejected, parked
 
     def _load_companies(self, by_inn: dict[str, list[Company]], directors: dict[str, str]
-                        ) -> tuple[list[Reject], list[tuple[str, str, str, str]], list[tuple[str, str, str]]]:
-        """Merge per INN and write; returns (CRM failures to reject, source map rows, loaded keys)."""
+                        ) -> tuple[list[Reject], list[tuple[str, str, str, str]], list[tuple[str, str, str]], set[str]]:
+        """Merge per INN and write; returns (CRM failures to reject, source map rows, loaded keys,
+        INNs of the companies that were new to the state store)."""
         failed: list[Reject] = []
         mapped: list[tuple[str, str, str, str]] = []
         loaded_keys: list[tuple[str, str, str]] = []
@@ -325,8 +344,9 @@ class Pipeline:
             jobs.append(CompanyJob(company_identity(inn), merge_companies(recs), directors.get(inn, ""),
                                    [(r.source, r.source_id) for r in recs]))
         if not jobs:
-            return failed, mapped, loaded_keys
+            return failed, mapped, loaded_keys, set()
         outcomes = self.loader.load_companies(jobs)
+        new_inns = {j.company.inn for j in jobs if j.identity in outcomes and outcomes[j.identity].new_to_store}
         for j in jobs:
             o = outcomes.get(j.identity)
             for (src, sid), rec in zip(j.sources, by_inn[j.company.inn]):
@@ -337,7 +357,7 @@ class Pipeline:
                     self.company_outcome[(src, sid)] = ("loaded", j.company.inn, o.bitrix_id)
                     mapped.append((src, "company", sid, j.identity))
                     loaded_keys.append((src, "company", sid))
-        return failed, mapped, loaded_keys
+        return failed, mapped, loaded_keys, new_inns
 
     def _sort_contacts(self, contacts: list[Contact]) -> tuple[list[Contact], dict[str, int | None]]:
         """Contacts whose company loaded go on (with its INN); the others are rejected or parked here."""
@@ -369,15 +389,17 @@ class Pipeline:
         self._park(parked)
         return ready, company_ids
 
-    def _load_persons(self, ready: list[Contact], company_ids: dict[str, int | None]) -> None:
+    def _load_persons(self, ready: list[Contact], company_ids: dict[str, int | None],
+                      new_inns: AbstractSet[str] = frozenset()) -> None:
         if not ready:
             return
         normalize = self.normalize
         # each record's normalised name and match keys, computed once for everything below
-        names_of = [name_parts(c, normalize) for c in ready]
+        names_of: list[NameParts] = [name_parts(c, normalize) for c in ready]
         keys_of = [contact_keys(c, normalize, n) for c, n in zip(ready, names_of)]
         persons = cluster_contacts(ready, normalize=normalize, conflict=self.conflict,
-                                   known=self._known_persons(ready, keys_of), keys=keys_of, names=names_of)
+                                   known=self._known_persons(ready, keys_of, new_inns), keys=keys_of,
+                                   names=names_of)
         self.counts["contacts_merged_away"] += len(ready) - len(persons)
         position = {id(c): i for i, c in enumerate(ready)}
         jobs: list[PersonJob] = []
@@ -413,9 +435,10 @@ class Pipeline:
                     mapped.append((rec.source, "contact", rec.source_id, j.identity))
                     loaded_keys.append((rec.source, "contact", rec.source_id))
         if failed or (mapped and not self.loader.dry_run):
-            with self.state.transaction():
+            def write() -> None:
                 self._reject(failed)
                 self._map(mapped, loaded_keys)
+            self._atomically(write)
 
     def _adopt_winners(self, jobs: list[PersonJob], conflicts: dict) -> list[PersonJob]:
         """Another worker minted an identity for the same person at the same time and claimed a
@@ -457,9 +480,17 @@ class Pipeline:
                 merged[j.identity] = j
         return list(merged.values())
 
-    def _known_persons(self, contacts: list[Contact], keys_of: list[list[tuple[str, str]]]) -> dict:
-        """(company_inn, kind, value) -> (identity, name parts) for persons the state store knows."""
-        keys = {(c.company_inn, k, v) for c, ks in zip(contacts, keys_of) for k, v in ks}
+    def _known_persons(self, contacts: list[Contact], keys_of: list[list[tuple[str, str]]],
+                       new_inns: AbstractSet[str] = frozenset()) -> dict:
+        """(company_inn, kind, value) -> (identity, name parts) for persons the state store knows.
+
+        Not asked for the contacts of a company this chunk has just put in the state store for the
+        first time (`new_inns`): contact keys are stored only for a company already recorded there
+        (a person is written after its company), so there is nothing to find; on a first load that
+        is nearly every contact. A worker that raced us for such a company and lost has waited for
+        our write, so for it the company is not new."""
+        keys = {(c.company_inn, k, v) for c, ks in zip(contacts, keys_of) if c.company_inn not in new_inns
+                for k, v in ks}
         if not keys:
             return {}
         hits = self.state.find_contact_keys(keys)

@@ -30,6 +30,7 @@ import io
 import itertools
 import logging
 import multiprocessing
+import operator
 import os
 import pickle
 import signal
@@ -78,14 +79,14 @@ def tuned_collector() -> Iterator[None]:
 # --- pickling DTOs ---------------------------------------------------------------------------
 
 def _by_constructor(cls: type) -> Callable[[Any], tuple]:
-    names = [f.name for f in dataclasses.fields(cls)]
-    if any(not f.init for f in dataclasses.fields(cls)):
+    fields = dataclasses.fields(cls)
+    if any(not f.init for f in fields):
         raise TypeError(f"{cls.__name__} has fields outside __init__")
-
-    def reduce(obj: Any) -> tuple:
-        return cls, tuple([getattr(obj, n) for n in names])
-
-    return reduce
+    if len(fields) == 1:
+        name = fields[0].name
+        return lambda obj: (cls, (getattr(obj, name),))
+    values = operator.attrgetter(*(f.name for f in fields))   # a tuple, in __init__'s order
+    return lambda obj: (cls, values(obj))
 
 
 _DISPATCH = copyreg.dispatch_table.copy()

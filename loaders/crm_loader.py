@@ -72,6 +72,9 @@ class Outcome:
     bitrix_id: int | None = None
     action: str = ""                      # created | enriched | unchanged | found | failed | dry_run
     error: str = ""
+    # the state store had no entity for this identity before, and this worker claimed it (so
+    # nothing keyed on it, e.g. a company's contact keys, can be in the store from earlier)
+    new_to_store: bool = False
 
 
 @dataclass
@@ -410,6 +413,7 @@ class CrmLoader:
             else:
                 to_create.append(j)
         to_create, reconcile, waiting = self._claim(to_create, reconcile, known, hashes, "company")
+        new_to_store = [j.identity for j in to_create]
         for j, bitrix_id in self._wait_for_others(waiting):
             (to_enrich.append((j, bitrix_id, "enriched")) if bitrix_id else reconcile.append(j))
         if to_create or to_enrich or reconcile:
@@ -433,6 +437,9 @@ class CrmLoader:
         groups = [self._create_company_group(j, hashes[j.identity]) for j in to_create]
         groups += self._company_enrich_groups(to_enrich, hashes, outcomes)
         outcomes.update(self._execute(groups))
+        for identity in new_to_store:
+            if identity in outcomes:
+                outcomes[identity].new_to_store = True
         for action, n in Counter(o.action for o in outcomes.values()).items():
             self.counts[f"companies_{action}"] += n
         return outcomes

@@ -17,7 +17,7 @@ the two fields); the address is the non-empty ADDRESS parts joined by ", " in po
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,40 @@ EVENT_DELETED = "BP_DELETED"
 _ADDRESS_ORDER = ("POST_CODE1", "COUNTRY", "REGION", "CITY1", "CITY2", "STREET", "STR_SUPPL1",
                   "STR_SUPPL2", "HOUSE_NUM1", "HOUSE_NUM2", "BUILDING", "FLOOR", "ROOMNUMBER")
 _PHONE_KINDS = (("PHONE", "WORK"), ("MOBILE", "MOBILE"), ("FAX", "FAX"))
+
+
+class _TextMemo:
+    """`fn(text_value(value))` for raw text that repeats from record to record (name parts, job
+    titles, cities, legal forms: a few thousand distinct values in a million records), computed
+    once per distinct value. It forgets everything when full, so memory stays flat whatever the
+    input. Values that are not plain text of a sane length take the uncached way (and its errors)."""
+
+    __slots__ = ("_fn", "_seen", "_size")
+
+    def __init__(self, fn: Callable[[str], str] | None = None, size: int = 20_000) -> None:
+        self._fn = fn
+        self._seen: dict[str, str] = {}
+        self._size = size
+
+    def __call__(self, value: Any, key: str, where: str = "") -> str:
+        if type(value) is str:
+            out = self._seen.get(value)
+            if out is not None:
+                return out
+            if len(value) <= MAX_TEXT:
+                out = text_value(value, key, where)
+                if self._fn is not None:
+                    out = self._fn(out)
+                if len(self._seen) >= self._size:
+                    self._seen.clear()
+                self._seen[value] = out
+                return out
+        out = text_value(value, key, where)
+        return self._fn(out) if self._fn is not None else out
+
+
+_repeating_text = _TextMemo()
+_name_part = _TextMemo(tidy_name_part)
 
 
 class ShopBTransformer:
@@ -115,14 +149,14 @@ class ShopBTransformer:
     def _company(self, record: Mapping[str, Any], partner_id: str) -> Company | Reject:
         try:
             name = _join(text(record, "NAME_ORG1"), text(record, "NAME_ORG2"))
-            legal_form = text(record, "LEGAL_ENTY")
+            legal_form = _repeating_text(record.get("LEGAL_ENTY"), "LEGAL_ENTY")
             taxnums = _taxnums(record.get("TAXNUMS"))
             phones, emails = _comm(record.get("COMM"))
             address = _address(record.get("ADDRESS"))
             banks = _banks(record.get("BANKS"))
             updated_at = _changed_at(record.get("CHANGED_AT"))
-            xdele = text(record, "XDELE")
-            status = text(record, "STATUS")
+            xdele = _repeating_text(record.get("XDELE"), "XDELE")
+            status = _repeating_text(record.get("STATUS"), "STATUS")
             _check_contacts_shape(record.get("CONTACTS"))
         except BadField as e:
             return self._reject(partner_id, "company", rejects.BAD_RECORD, str(e), record)
@@ -158,11 +192,11 @@ class ShopBTransformer:
                                 f"CONTACTS[{i}].PARTNER: missing or not a partner number", item)
         get = item.get
         try:
-            last = tidy_name_part(text_value(get("NAME_LAST"), "NAME_LAST"))
-            first = tidy_name_part(text_value(get("NAME_FIRST"), "NAME_FIRST"))
-            middle = tidy_name_part(text_value(get("NAME_MIDDLE"), "NAME_MIDDLE"))
-            position = text_value(get("FUNCTION"), "FUNCTION")
-            xdele = text_value(get("XDELE"), "XDELE")
+            last = _name_part(get("NAME_LAST"), "NAME_LAST")
+            first = _name_part(get("NAME_FIRST"), "NAME_FIRST")
+            middle = _name_part(get("NAME_MIDDLE"), "NAME_MIDDLE")
+            position = _repeating_text(get("FUNCTION"), "FUNCTION")
+            xdele = _repeating_text(get("XDELE"), "XDELE")
             phones, emails = _comm(get("COMM"))
         except BadField as e:
             return self._reject(contact_id, "contact", rejects.BAD_RECORD,
@@ -293,7 +327,7 @@ def _address(value: Any) -> str:
     for key in keys:
         if key == "COUNTRY" and value.get(key) == "RU":
             continue
-        part = text(value, key, "ADDRESS")
+        part = _repeating_text(value.get(key), key, "ADDRESS")
         if part:
             parts.append(part)
     return ", ".join(parts)
@@ -309,7 +343,7 @@ def _banks(value: Any) -> tuple[BankAccount, ...]:
             account = _digits(entry, "BANKN")
             if bik or account:
                 accounts.append(BankAccount(bik=bik, account=account, corr_account=_digits(entry, "KOINV"),
-                                            bank_name=text(entry, "BANKA")))
+                                            bank_name=_repeating_text(entry.get("BANKA"), "BANKA")))
         except BadField as e:
             raise e.inside(f"BANKS[{i}]") from None
     return tuple(accounts)

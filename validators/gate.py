@@ -92,7 +92,12 @@ class EgrulGate:
         with self._lock:
             batch, self._unflushed = self._unflushed, {}
         if batch:
-            self.state.put_egrul([EgrulCacheEntry(inn, r.status, r.data) for inn, r in batch.items()])
+            try:
+                self.state.put_egrul([EgrulCacheEntry(inn, r.status, r.data) for inn, r in batch.items()])
+            except BaseException:
+                with self._lock:  # not written (e.g. the transaction was rolled back): keep them
+                    self._unflushed = {**batch, **self._unflushed}
+                raise
 
     def prefetch(self, inns: Iterable[str]) -> None:
         """Start lookups for the INNs that are neither cached fresh nor already asked for."""
