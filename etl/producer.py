@@ -181,6 +181,10 @@ class ExtractionProcess:
         self._done = False
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    @property
     def signalled(self) -> bool:
         """The extraction stopped early because it received SIGINT/SIGTERM itself."""
         return self._stop.value == _SIGNALLED

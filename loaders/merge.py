@@ -143,16 +143,23 @@ def cluster_contacts(contacts: Sequence[Contact], *, normalize: Callable[[str], 
     identity_of: dict[int, str] = {}
     if keys is None:
         keys = [contact_keys(c, normalize) for c in contacts]
+    union, find = uf.union, uf.find
     for i, c in enumerate(contacts):
+        inn, mine = c.company_inn, names[i]
         for kind, value in keys[i]:
-            k = (c.company_inn, kind, value)
-            for j in by_key.get(k, ()):
-                if not conflict(names[i], names[j]):
-                    uf.union(i, j)
-            by_key.setdefault(k, []).append(i)
-            hit = known.get(k)
-            if hit and i not in identity_of and not conflict(names[i], hit[1]):
-                identity_of[i] = hit[0]
+            k = (inn, kind, value)
+            sharing = by_key.get(k)
+            if sharing is None:
+                by_key[k] = [i]
+            else:
+                for j in sharing:  # (two records already joined need no second look at their names)
+                    if find(i) != find(j) and not conflict(mine, names[j]):
+                        union(i, j)
+                sharing.append(i)
+            if known:
+                hit = known.get(k)
+                if hit and i not in identity_of and not conflict(mine, hit[1]):
+                    identity_of[i] = hit[0]
     # records of one known identity belong together even when they share no key among themselves
     first_with: dict[str, int] = {}
     for i, ident in identity_of.items():

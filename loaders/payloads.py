@@ -93,12 +93,18 @@ def address_fields(address: str, requisite_ref: Any) -> dict[str, Any]:
 
 
 def contact_fields(c: Contact, identity: str, company_id: Any) -> dict[str, Any]:
-    f: dict[str, Any] = {
-        "NAME": c.first_name, "LAST_NAME": c.last_name, "SECOND_NAME": c.middle_name,
-        "TYPE_ID": "CLIENT", "OPENED": "Y",
-        "ORIGINATOR_ID": ORIGINATOR_ID, "ORIGIN_ID": identity,
-    }
-    f = {k: v for k, v in f.items() if v}
+    f: dict[str, Any] = {}
+    if c.first_name:
+        f["NAME"] = c.first_name
+    if c.last_name:
+        f["LAST_NAME"] = c.last_name
+    if c.middle_name:
+        f["SECOND_NAME"] = c.middle_name
+    f["TYPE_ID"] = "CLIENT"
+    f["OPENED"] = "Y"
+    f["ORIGINATOR_ID"] = ORIGINATOR_ID
+    if identity:
+        f["ORIGIN_ID"] = identity
     if not (c.first_name or c.last_name):
         f["NAME"] = c.emails[0] if c.emails else (c.phones[0].e164 if c.phones else "—")
     if c.position:
@@ -109,9 +115,10 @@ def contact_fields(c: Contact, identity: str, company_id: Any) -> dict[str, Any]
         f["PHONE"] = [{"VALUE": p.e164, "VALUE_TYPE": p.kind or "WORK"} for p in c.phones]
     if c.emails:
         f["EMAIL"] = [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in c.emails]
-    comment = _ext_comment(c.phones)
-    if comment:
-        f["COMMENTS"] = comment
+    if c.phones:
+        comment = _ext_comment(c.phones)
+        if comment:
+            f["COMMENTS"] = comment
     return f
 
 

@@ -18,6 +18,7 @@ Words typed all upper- or all lower-case are title-cased (`ИВАНОВ` -> `И�
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 # A word starts with a letter and runs to a space, a dot (kept: `И.`) or punctuation.
@@ -148,6 +149,7 @@ def _first_then_last(a: str, b: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=1 << 16)  # names repeat: a dict hit is a third of the work below
 def normalize_name(text: str) -> str:
     """Dedup form of a name or name part: lower case, `ё` -> `е`, whitespace collapsed."""
     return " ".join(text.lower().replace("ё", "е").split())
@@ -162,6 +164,8 @@ def full_name_key(last: str, first: str, middle: str) -> str | None:
 
 
 def _parts(name: Any) -> tuple[str, str, str]:
+    if type(name) is tuple:  # the usual (last, first, middle)
+        return name
     if hasattr(name, "last_name"):
         return name.last_name, name.first_name, name.middle_name
     last, first, middle = name
