@@ -41,9 +41,6 @@ _OAUTH = re.compile(r"/rest/([^/]+?)/?")
 
 class Bitrix24Handler(SandboxHandler):
     service_name = "bitrix24"
-    # Headers and body go out in two writes; without TCP_NODELAY, Nagle + delayed ACK would
-    # add ~40 ms to every answer.
-    disable_nagle_algorithm = True
 
     @property
     def portal(self) -> Portal:
@@ -152,12 +149,6 @@ class Bitrix24Handler(SandboxHandler):
 
 class Bitrix24Server(RunningServer):
     """A running emulator; `webhook_url` is the inbound webhook base (follows code rotation)."""
-
-    def __init__(self, httpd: SandboxHTTPServer) -> None:
-        super().__init__(httpd)
-        # a short poll interval makes stop() quick (tests start and stop many portals)
-        self.thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       name="Bitrix24Emulator", daemon=True)
 
     @property
     def portal(self) -> Portal:
