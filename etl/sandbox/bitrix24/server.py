@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
