@@ -25,6 +25,7 @@ from typing import Any
 from etl.config import ConfigError, Settings, ShopSettings
 from etl.dto import Reject
 from etl.pipeline import Pipeline, RunResult
+from etl.producer import relay
 from etl.secrets import scrub
 from etl.state import open_state
 from etl.state.base import StateStore
@@ -211,7 +212,10 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
                 elif shop.extractor == "jsonfile":
                     bar_holder: list[Progress] = []
                     source = json_records(shop, files or [],
-                                          progress=lambda done, total: bar_holder and bar_holder[0].bytes(done, total))
+                                          # the file is read in the extraction process: relay the
+                                          # byte count back to the bar in this one
+                                          progress=relay(lambda done, total: bar_holder and
+                                                         bar_holder[0].bytes(done, total)))
                 else:
                     raise ConfigError(f"[shops.{shop_name}] extractor = {shop.extractor!r}: full loads read "
                                       f"'mysql', 'sqlite' or 'jsonfile'")

@@ -129,6 +129,7 @@ class CrmLoader:
         self.requisite_index: dict[str, int] | None = None  # prefetched RQ_INN -> company id
         self._seq = 0
         self._count_lock = threading.Lock()
+        self._claimed: set[str] = set()   # identities whose intent _claim recorded (this run)
         self._pool = ThreadPoolExecutor(senders, thread_name_prefix="crm-write") if senders > 1 else None
 
     def close(self) -> None:
@@ -225,7 +226,10 @@ class CrmLoader:
     def _send(self, groups: list[_Group]) -> dict[str, Outcome]:
         if self.dry_run:
             return {g.identity: Outcome(g.identity, None, "dry_run") for g in groups}
-        creates = [(g.identity, g.entity_type, g.payload_hash) for g in groups if g.create]
+        # identities claimed by _claim already carry this run's intent; record only the others
+        creates = [(g.identity, g.entity_type, g.payload_hash) for g in groups
+                   if g.create and g.identity not in self._claimed]
+        self._claimed.difference_update(g.identity for g in groups)
         if creates:
             self.state.record_intents(creates, run_id=self.run_id)
         commands = {k: (m, p) for g in groups for k, m, p in g.commands}
@@ -314,6 +318,7 @@ class CrmLoader:
         if fresh:
             created = self.state.record_intents([(j.identity, entity_type, hashes[j.identity]) for j in fresh],
                                                 run_id=self.run_id)
+            self._claimed.update(created)
             waiting += [j for j in fresh if j.identity not in created]
             fresh = [j for j in fresh if j.identity in created]
         return fresh, keep, waiting
