@@ -399,13 +399,17 @@ class CrmLoader:
                     found[inn] = int(row["ENTITY_ID"])
         return found
 
-    def load_companies(self, jobs: list[CompanyJob]) -> dict[str, Outcome]:
+    def _triage(self, jobs: list, hashes: dict[str, str], entity_type: str, list_method: str
+                ) -> tuple[dict[str, Outcome], list, list[tuple[Any, int, str]], list[str]]:
+        """Sort jobs by what the state store (and, for interrupted creates, the CRM by ORIGIN_ID)
+        knows: unchanged (outcome at once), to enrich (with their CRM id), or to create. New
+        identities are claimed first; ones another live worker is creating are waited for.
+        Returns (outcomes, to_create, to_enrich, identities this worker claimed as new)."""
         outcomes: dict[str, Outcome] = {}
-        hashes = {j.identity: self._company_hash(j) for j in jobs}
         known = self.state.get_entities(hashes)
-        to_create: list[CompanyJob] = []
-        to_enrich: list[tuple[CompanyJob, int, str]] = []   # job, CRM id, action
-        reconcile: list[CompanyJob] = []
+        to_create: list = []
+        to_enrich: list[tuple[Any, int, str]] = []   # job, CRM id, action
+        reconcile: list = []
         for j in jobs:
             e = known.get(j.identity)
             if e is not None and e.bitrix_id is not None:
@@ -417,19 +421,21 @@ class CrmLoader:
                 reconcile.append(j)
             else:
                 to_create.append(j)
-        to_create, reconcile, waiting = self._claim(to_create, reconcile, known, hashes, "company")
-        new_to_store = [j.identity for j in to_create]
+        to_create, reconcile, waiting = self._claim(to_create, reconcile, known, hashes, entity_type)
+        claimed = [j.identity for j in to_create]
         for j, bitrix_id in self._wait_for_others(waiting):
             (to_enrich.append((j, bitrix_id, "enriched")) if bitrix_id else reconcile.append(j))
         if to_create or to_enrich or reconcile:
             self._ensure_prepared()
         if reconcile:
-            found = self._find_by_origin("crm.company.list", [j.identity for j in reconcile])
+            found = self._find_by_origin(list_method, [j.identity for j in reconcile])
             for j in reconcile:
-                if j.identity in found:
-                    to_enrich.append((j, found[j.identity], "enriched"))
-                else:
-                    to_create.append(j)
+                (to_enrich.append((j, found[j.identity], "enriched")) if j.identity in found else to_create.append(j))
+        return outcomes, to_create, to_enrich, claimed
+
+    def load_companies(self, jobs: list[CompanyJob]) -> dict[str, Outcome]:
+        hashes = {j.identity: self._company_hash(j) for j in jobs}
+        outcomes, to_create, to_enrich, new_to_store = self._triage(jobs, hashes, "company", "crm.company.list")
         in_crm = self._find_companies_by_inn([j.company.inn for j in to_create])
         if in_crm:
             still = []
@@ -570,32 +576,8 @@ class CrmLoader:
         return found
 
     def load_persons(self, jobs: list[PersonJob]) -> dict[str, Outcome]:
-        outcomes: dict[str, Outcome] = {}
         hashes = {j.identity: self._contact_hash(j) for j in jobs}
-        known = self.state.get_entities(hashes)
-        to_create: list[PersonJob] = []
-        to_enrich: list[tuple[PersonJob, int, str]] = []
-        reconcile: list[PersonJob] = []
-        for j in jobs:
-            e = known.get(j.identity)
-            if e is not None and e.bitrix_id is not None:
-                if e.status == WRITTEN and e.payload_hash == hashes[j.identity]:
-                    outcomes[j.identity] = Outcome(j.identity, e.bitrix_id, "unchanged")
-                else:
-                    to_enrich.append((j, e.bitrix_id, "enriched"))
-            elif e is not None and e.status == INTENT:
-                reconcile.append(j)
-            else:
-                to_create.append(j)
-        to_create, reconcile, waiting = self._claim(to_create, reconcile, known, hashes, "contact")
-        for j, bitrix_id in self._wait_for_others(waiting):
-            (to_enrich.append((j, bitrix_id, "enriched")) if bitrix_id else reconcile.append(j))
-        if to_create or to_enrich or reconcile:
-            self._ensure_prepared()
-        if reconcile:
-            found = self._find_by_origin("crm.contact.list", [j.identity for j in reconcile])
-            for j in reconcile:
-                (to_enrich.append((j, found[j.identity], "enriched")) if j.identity in found else to_create.append(j))
+        outcomes, to_create, to_enrich, _ = self._triage(jobs, hashes, "contact", "crm.contact.list")
         in_crm = self._find_contacts_in_crm(to_create)
         if in_crm:
             to_enrich += [(j, in_crm[j.identity], "found") for j in to_create if j.identity in in_crm]

@@ -25,48 +25,13 @@ import pytest
 
 from etl.secrets import Secret
 from extractors.sql import SourceError, SqlSource, open_sql_source
+from etl.sandbox.generator.shop_a_ddl import ddl_statements
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# shop_a.sql, as the shop has it (latin1 tables).
-MYSQL_DDL = [
-    """CREATE TABLE b2b_company (
-      id            INT UNSIGNED NOT NULL AUTO_INCREMENT,
-      name          VARCHAR(255) NOT NULL,
-      legal_form    VARCHAR(64)  NULL,
-      inn           VARCHAR(32)  NULL,
-      kpp           VARCHAR(32)  NULL,
-      ogrn          VARCHAR(32)  NULL,
-      phone         VARCHAR(255) NULL,
-      email         VARCHAR(255) NULL,
-      legal_address TEXT         NULL,
-      bank_name     VARCHAR(255) NULL,
-      bik           VARCHAR(32)  NULL,
-      account       VARCHAR(32)  NULL,
-      corr_account  VARCHAR(32)  NULL,
-      is_active     TINYINT(1)   NOT NULL DEFAULT 1,
-      created_at    DATETIME     NOT NULL,
-      updated_at    DATETIME     NOT NULL,
-      PRIMARY KEY (id),
-      KEY ix_company_updated (updated_at, id)
-    ) ENGINE=InnoDB DEFAULT CHARSET=latin1""",
-    """CREATE TABLE b2b_contact (
-      id          INT UNSIGNED NOT NULL AUTO_INCREMENT,
-      company_id  INT UNSIGNED NOT NULL,
-      full_name   VARCHAR(255) NULL,
-      position    VARCHAR(255) NULL,
-      phone       VARCHAR(255) NULL,
-      mobile      VARCHAR(255) NULL,
-      email       VARCHAR(255) NULL,
-      is_deleted  TINYINT(1)   NOT NULL DEFAULT 0,
-      created_at  DATETIME     NOT NULL,
-      updated_at  DATETIME     NOT NULL,
-      PRIMARY KEY (id),
-      KEY ix_contact_company (company_id),
-      KEY ix_contact_updated (updated_at, id)
-    ) ENGINE=InnoDB DEFAULT CHARSET=latin1""",
-]
+# shop_a.sql, as the shop has it (latin1 tables): the generator's verbatim copy.
+MYSQL_DDL = ddl_statements()
 
 
 def sqlite_ddl(statement: str) -> str:

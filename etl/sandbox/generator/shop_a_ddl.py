@@ -3,6 +3,8 @@ read it). Kept as a Python constant so the generator works from an installed whe
 """
 from __future__ import annotations
 
+import re
+
 SHOP_A_DDL = """-- Shop A's B2B customer tables, as they exist on the shop's MySQL (read replica).
 -- Created long ago with the server default charset latin1 (see README.md for what
 -- the text columns really hold).
@@ -44,3 +46,9 @@ CREATE TABLE b2b_contact (
   KEY ix_contact_updated (updated_at, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=latin1;
 """
+
+
+def ddl_statements(ddl: str = SHOP_A_DDL) -> list[str]:
+    """The DDL as single statements (comments dropped), for a DB-API `execute` each."""
+    body = re.sub(r"^\s*--.*$", "", ddl, flags=re.M)
+    return [s.strip() for s in body.split(";") if s.strip()]

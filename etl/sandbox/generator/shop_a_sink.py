@@ -7,7 +7,6 @@ encoder for bytes 0x80-0x9F, which UTF-8 Cyrillic is full of.
 """
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from etl.sandbox.generator.shop_a import (COMPANY_COLUMNS, COMPANY_TEXT, CONTACT_COLUMNS, CONTACT_TEXT,
                                           ShopARow)
-from etl.sandbox.generator.shop_a_ddl import SHOP_A_DDL
+from etl.sandbox.generator.shop_a_ddl import ddl_statements
 from etl.secrets import register, scrub
 
 FLUSH_ROWS = 2000
@@ -134,7 +133,7 @@ class MySQLTarget:
                                      "use an empty database, or allow replacing them (--replace)")
             for t in existing:
                 cur.execute(f"DROP TABLE `{t}`")
-            for statement in _statements(SHOP_A_DDL):
+            for statement in ddl_statements():
                 cur.execute(statement)
         self._conn.commit()
 
@@ -147,7 +146,3 @@ class MySQLTarget:
     def close(self) -> None:
         self._conn.close()
 
-
-def _statements(ddl: str) -> list[str]:
-    body = re.sub(r"^\s*--.*$", "", ddl, flags=re.M)
-    return [s.strip() for s in body.split(";") if s.strip()]
