@@ -101,7 +101,7 @@ def test_consumer_survives_kill_and_sigterm_under_supervisord(tmp_path, mysql_db
         env.pop("CRM_ETL_CONFIG")
         # a slow portal (3 req/s, burst 1) so that the kills land while batches are being loaded
         config = tmp_path / "slow.toml"
-        config.write_text("[bitrix24]\nrate = 3\nburst = 1\n", encoding="utf-8")
+        config.write_text("[bitrix24]\nrate = 3\nburst = 1\n[egrul]\nrate = 1000\n", encoding="utf-8")
         env["CRM_ETL_CONFIG"] = str(config)
         import requests
 
@@ -127,6 +127,10 @@ def test_consumer_survives_kill_and_sigterm_under_supervisord(tmp_path, mysql_db
             log = (tmp_path / "supervisord.log").read_text()
             assert f"stopped: consumer (exit status 0)" in log, log[-2000:]
             assert "pid %d" % second in log
+            # the kill and the stop are proven: let the rest of the stream drain at full speed
+            config.write_text("[bitrix24]\nrate = 400\nburst = 400\n[egrul]\nrate = 1000\n", encoding="utf-8")
+            requests.post(box.bitrix.url + "/_sandbox/config", json={"rate": 400, "burst": 400},
+                          timeout=5).raise_for_status()
             sv.ctl("start", "consumer")
             Supervisor.wait(lambda: committed_total(kafka_broker, topic, 2) == produced, 180,
                             "the stream to be drained")
