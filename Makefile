@@ -23,8 +23,10 @@ venv: $(STAMP) ## create .venv and install crm-etl with its test tools
 demo: $(STAMP) ## run the whole job on the sandbox (generated data, local Bitrix24 + EGRUL)
 	$(BIN)/crm-etl demo
 
+# Most e2e tests wait on rate limits and brokers, so two workers halve the wall time even on 2 cores.
+TEST_WORKERS ?= 2
 test: $(STAMP) ## run every test (CI=true makes a missing service a failure, not a skip)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 bench: $(STAMP) ## print speed and memory figures with their goals
 	$(BIN)/python -m tests.bench
