@@ -80,6 +80,18 @@ def bitrix24():
 
 
 @pytest.fixture
+def portal():
+    """A Bitrix24 emulator with its limits lifted: for tests about method behaviour, not the budget."""
+    from etl.sandbox.bitrix24 import start_bitrix24
+
+    server = start_bitrix24(limits=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def egrul(tmp_path):
     """An EGRUL (DaData findById/party) emulator with an empty registry and no latency."""
     from etl.sandbox.egrul import start_egrul

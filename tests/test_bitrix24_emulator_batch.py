@@ -3,10 +3,8 @@ references, command-string parsing and PHP's JSON shapes.
 """
 from __future__ import annotations
 
-import pytest
 import requests
 
-from etl.sandbox.bitrix24 import start_bitrix24
 
 
 def batch(server, cmd, halt: int | bool = 0, **extra) -> dict:
@@ -22,14 +20,6 @@ def call(server, method: str, params: dict | None = None) -> dict:
     assert r.status_code == 200, r.text
     return r.json()
 
-
-@pytest.fixture
-def portal():
-    server = start_bitrix24(limits=False)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_response_shape_and_php_empty_arrays(bitrix24):

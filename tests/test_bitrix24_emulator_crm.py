@@ -3,10 +3,8 @@ order, select), contact-company links, requisites, presets, bank details, addres
 """
 from __future__ import annotations
 
-import pytest
 import requests
 
-from etl.sandbox.bitrix24 import start_bitrix24
 
 
 def call(server, method: str, params: dict | None = None) -> requests.Response:
@@ -25,15 +23,6 @@ def fail(server, method: str, params: dict | None = None, status: int = 400) -> 
     assert "time" not in r.json()
     return r.json()
 
-
-@pytest.fixture
-def portal():
-    """Limits lifted: these tests are about method behaviour, not the request budget."""
-    server = start_bitrix24(limits=False)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def add_companies(server, n: int, **extra) -> list[int]:
