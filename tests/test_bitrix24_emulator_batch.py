@@ -6,7 +6,6 @@ from __future__ import annotations
 import requests
 
 
-
 def batch(server, cmd, halt: int | bool = 0, **extra) -> dict:
     r = requests.post(server.webhook_url + "batch", json={"halt": halt, "cmd": cmd, **extra}, timeout=10)
     assert r.status_code == 200, r.text
@@ -19,7 +18,6 @@ def call(server, method: str, params: dict | None = None) -> dict:
     r = requests.post(server.webhook_url + method, json=params or {}, timeout=10)
     assert r.status_code == 200, r.text
     return r.json()
-
 
 
 def test_response_shape_and_php_empty_arrays(bitrix24):

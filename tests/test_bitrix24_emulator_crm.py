@@ -6,7 +6,6 @@ from __future__ import annotations
 import requests
 
 
-
 def call(server, method: str, params: dict | None = None) -> requests.Response:
     return requests.post(server.webhook_url + method, json=params or {}, timeout=10)
 
@@ -22,7 +21,6 @@ def fail(server, method: str, params: dict | None = None, status: int = 400) -> 
     assert r.status_code == status, r.text
     assert "time" not in r.json()
     return r.json()
-
 
 
 def add_companies(server, n: int, **extra) -> list[int]:
