@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
@@ -33,12 +34,15 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, int], None]  # (bytes_read, total_bytes)
 
 CHUNK_SIZE = 64 * 1024
+# One item (or JSON line) bigger than this is not a business partner: the file is stopped there.
+MAX_ITEM_BYTES = 64 * 1024 * 1024
 PROGRESS_INTERVAL = 0.1  # seconds between progress calls (at most)
 DEFAULT_ITEM_PATH = "item"
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 PREFERRED_BACKEND = "yajl2_c"
 
 _UTF8_BOM = codecs.BOM_UTF8
+_CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # never valid in JSON text, raw
 _WIDE_BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",
               codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}  # UTF-32 LE first
 _COMPRESSED = {b"\x1f\x8b": "gzip", b"PK\x03\x04": "zip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz",
@@ -156,7 +160,12 @@ def _not_utf8(path: Path, offset: int, sample: bytes) -> SourceFileError:
 def _iter_lines(f: io.BufferedReader, path: Path, offset: int, meter: _Progress) -> Iterator[Any]:
     """JSON lines: one value per line, blank lines skipped; an undecodable line stops the file."""
     next_report = offset + CHUNK_SIZE
-    for lineno, line in enumerate(f, 1):
+    for lineno, line in enumerate(iter(lambda: f.readline(MAX_ITEM_BYTES + 1), b""), 1):
+        if len(line) > MAX_ITEM_BYTES:
+            raise SourceFileError(path, offset, f"line {lineno} is longer than {MAX_ITEM_BYTES >> 20} MB "
+                                  f"(every line before it was read)", "one line holds one business "
+                                  "partner (a few KB): if the file is one JSON document, not JSON lines, "
+                                  "set item_path to the array holding the items")
         body = line.strip()
         if body:
             skipped = len(line) - len(line.lstrip())
@@ -210,19 +219,43 @@ def _iter_document(f: io.BufferedReader, path: Path, item_path: str, start: int,
 
 
 class _CountingReader:
-    """What ijson reads through: counts bytes (progress, error offsets), keeps the last chunk."""
+    """What ijson reads through: counts bytes (progress, error offsets), keeps the last chunk.
+
+    yajl re-scans a token that spans chunks from its start at every chunk, so a string of
+    megabytes read 64 KB at a time costs quadratic time (a 6 MB string of \\u escapes: 3 s, 24 MB:
+    50 s). While no item completes, each read is twice the last (up to MAX_ITEM_BYTES), which
+    keeps that linear; the first item completed brings the size back to CHUNK_SIZE.
+    """
 
     def __init__(self, f: io.BufferedReader, offset: int, meter: _Progress) -> None:
         self._f, self.offset, self._meter = f, offset, meter
         self.chunk, self.chunk_offset = b"", offset
+        self.items = 0                  # items completed so far (counted by the caller)
+        self._items_at_last_read = -1
+        self._size = CHUNK_SIZE
+        self.item_start = offset        # where the item being read began, near enough (a chunk)
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._f.read(size)
+        if size == 0:
+            return b""  # ijson's probe for bytes vs str
+        if self.items == self._items_at_last_read:
+            self._size = min(self._size * 2, MAX_ITEM_BYTES)
+            if self.offset - self.item_start > MAX_ITEM_BYTES:
+                raise _ItemTooLarge(self.item_start)
+        else:
+            self._size, self.item_start = max(size, CHUNK_SIZE), self.chunk_offset
+        self._items_at_last_read = self.items
+        chunk = self._f.read(self._size)
         if chunk:
             self.chunk, self.chunk_offset = chunk, self.offset
             self.offset += len(chunk)
             self._meter.update(self.offset)
         return chunk
+
+
+class _ItemTooLarge(Exception):
+    def __init__(self, start: int) -> None:
+        self.start = start
 
 
 def _push_items(f: io.BufferedReader, path: Path, item_path: str, offset: int,
@@ -234,7 +267,13 @@ def _push_items(f: io.BufferedReader, path: Path, item_path: str, offset: int,
     try:
         for item in json_backend().items(reader, item_path, use_float=use_float, buf_size=CHUNK_SIZE):
             count += 1
+            reader.items = count
             yield item
+    except _ItemTooLarge as e:
+        raise SourceFileError(path, e.start, f"no item ends within {MAX_ITEM_BYTES >> 20} MB from here "
+                              f"(item {count} or what precedes the items); the {count} complete items "
+                              "before it were read", "a business partner is a few KB: check the file "
+                              "there (and item_path, if the items are nested)") from None
     except JSONError as e:
         if use_float and "integer overflow" in str(e):  # yajl's floats mode stops beyond 64 bits
             raise _IntegerOverflow() from None
@@ -265,7 +304,13 @@ def _damage(path: Path, error: JSONError, chunk: bytes, chunk_offset: int) -> So
     bad_utf8 = _first_invalid_utf8(chunk)
     if bad_utf8 is not None and (at is None or bad_utf8 <= at):
         return _not_utf8(path, chunk_offset + bad_utf8, chunk[bad_utf8:bad_utf8 + 64])
-    if at is None:
+    if at is None:  # yajl's context stops at a NUL byte: find the control byte ourselves
+        control = _CONTROL_BYTE.search(chunk)
+        if control is not None:
+            return SourceFileError(path, chunk_offset + control.start(), f"not valid JSON ({problem}): "
+                                   f"a raw control byte 0x{control.group()[0]:02x}",
+                                   "every item before this point was read; remove the byte (inside "
+                                   "a string it must be escaped, e.g. \\u0000) and load the file again")
         return SourceFileError(path, chunk_offset, f"not valid JSON ({problem}) in the "
                                f"{len(chunk)} bytes from here", "check the file around that offset")
     return SourceFileError(path, chunk_offset + at, f"not valid JSON ({problem})",

@@ -36,6 +36,8 @@ EVENT_DELETED = "BP_DELETED"
 # Postal order of SAP's address fields; any other key follows in the order it came.
 _ADDRESS_ORDER = ("POST_CODE1", "COUNTRY", "REGION", "CITY1", "CITY2", "STREET", "STR_SUPPL1",
                   "STR_SUPPL2", "HOUSE_NUM1", "HOUSE_NUM2", "BUILDING", "FLOOR", "ROOMNUMBER")
+# Lengths of the tax numbers by TAXTYPE (INN: legal entity / sole proprietor; KPP; OGRN / OGRNIP).
+_TAXNUM_DIGITS = {"RU1": (10, 12), "RU2": (9,), "RU3": (13, 15)}
 _PHONE_KINDS = (("PHONE", "WORK"), ("MOBILE", "MOBILE"), ("FAX", "FAX"))
 
 
@@ -247,12 +249,23 @@ def _taxnums(value: Any) -> dict[str, str]:
         if not isinstance(kind, str):
             raise BadField(f"TAXNUMS[{i}].TAXTYPE", f"expected text, got {type(kind).__name__}")
         try:
-            number = text(entry, "TAXNUM")  # not compacted yet: "-" is inn_format, not no_inn
+            raw = entry.get("TAXNUM")
+            if type(raw) is int and raw >= 0 and kind in _TAXNUM_DIGITS:
+                number = _restore_zeros(raw, _TAXNUM_DIGITS[kind])
+            else:
+                number = text(entry, "TAXNUM")  # not compacted yet: "-" is inn_format, not no_inn
         except BadField as e:
             raise e.inside(f"TAXNUMS[{i}]") from None
         if not found.get(kind):
             found[kind] = number
     return found
+
+
+def _restore_zeros(number: int, lengths: tuple[int, ...]) -> str:
+    """A tax number that came as a JSON number lost its leading zeros (INN 0274062111 arrives as
+    274062111): padded to the shortest length it fits; the checks that follow judge the result."""
+    digits = str(number)
+    return next((digits.zfill(n) for n in lengths if len(digits) <= n), digits)
 
 
 def _comm(value: Any) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
@@ -266,7 +279,7 @@ def _comm(value: Any) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
     for key, kind in _PHONE_KINDS:
         entries = value.get(key)
         if entries:
-            for i, entry in enumerate(_entries(entries, key)):
+            for i, entry in enumerate(_entries(entries, f"COMM.{key}")):
                 try:
                     number, extension = _phone_entry(entry)
                 except BadField as e:
@@ -277,7 +290,7 @@ def _comm(value: Any) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
     emails: list[str] = []
     entries = value.get("EMAIL")
     if entries:
-        for i, entry in enumerate(_entries(entries, "EMAIL")):
+        for i, entry in enumerate(_entries(entries, "COMM.EMAIL")):
             address = entry.get("SMTP_ADDR")
             if type(address) is not str or not address.isascii() or len(address) > MAX_TEXT:
                 try:
