@@ -38,6 +38,9 @@ class Bitrix24Settings:
     burst: int = 50            # bucket size (250 on Enterprise)
     batch_size: int = 50       # commands per `batch` call (the portal's maximum)
     timeout: float = 60.0      # seconds per HTTP request (the cloud cuts a request at 60 s)
+    # seconds after which the portal itself cuts a request: a write whose answer was lost is looked
+    # up (by ORIGIN_ID) only once it can no longer be running there
+    request_time_limit: float = 60.0
     operating_limit: float = 480.0  # seconds of method time per 10 minutes
     concurrency: int = 4       # batches in flight (a real portal takes seconds per batch of 50 writes)
 
@@ -151,6 +154,7 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> Settin
         burst=int(_num(b, "burst", 50, where, 1)),
         batch_size=int(_num(b, "batch_size", 50, where, 1)),
         timeout=_num(b, "timeout", 60.0, where, 0.1),
+        request_time_limit=_num(b, "request_time_limit", 60.0, where, 0),
         operating_limit=_num(b, "operating_limit", 480.0, where, 1),
         concurrency=int(_num(b, "concurrency", 4, where, 1)),
     )

@@ -248,6 +248,8 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
         for k, v in client.stats.as_dict().items():
             if isinstance(v, (int, float)):
                 counts[f"http_{k}"] = v
+            elif isinstance(v, dict):  # retries by cause
+                counts.update({f"http_{k}_{cause}": n for cause, n in v.items()})
         counts["seconds"] = round(time.monotonic() - t0, 3)
         if gate.refused is not None and result.status == "ok":
             result.status, result.error = "failed", scrub(f"EGRUL refused: {gate.refused}")

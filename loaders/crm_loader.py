@@ -43,6 +43,7 @@ IDS_PER_LIST = 50        # IDs per `@ID` / `@ORIGIN_ID` list command (one page)
 VALUES_PER_FINDBYCOMM = 20
 CLAIM_STALE_S = 120.0    # another worker's intent older than this is taken as abandoned
 CLAIM_WAIT_S = 60.0      # how long to wait for another worker's write before looking ourselves
+UNKNOWN_ROUNDS = 4       # a batch's outcome lost this many times in a row: left to the next run
 
 
 @dataclass
@@ -89,6 +90,7 @@ class _Group:
     create: bool
     action: str
     main_id: int | None = None    # for updates: the CRM id the commands act on
+    job: Any = None               # the CompanyJob / PersonJob it was built from
 
 
 def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:
@@ -197,12 +199,9 @@ class CrmLoader:
                 log.warning("CRM lookup %s failed: %s", key, err)
         return out
 
-    def _execute(self, groups: list[_Group]) -> dict[str, Outcome]:
-        """Write groups packed into full batches; intents before creates; outcome per identity.
-
-        Batches go out on `senders` threads: a real portal takes seconds for 50 writes, so one
-        thread could not keep the request budget busy (the client's leaky bucket paces them all).
-        """
+    @staticmethod
+    def _pack(groups: list[_Group]) -> list[list[_Group]]:
+        """Groups in full batches (a group's commands never split: they reference each other)."""
         batches: list[list[_Group]] = []
         batch: list[_Group] = []
         size = 0
@@ -214,6 +213,15 @@ class CrmLoader:
             size += len(g.commands)
         if batch:
             batches.append(batch)
+        return batches
+
+    def _execute(self, groups: list[_Group]) -> dict[str, Outcome]:
+        """Write groups packed into full batches; intents before creates; outcome per identity.
+
+        Batches go out on `senders` threads: a real portal takes seconds for 50 writes, so one
+        thread could not keep the request budget busy (the client's leaky bucket paces them all).
+        """
+        batches = self._pack(groups)
         outcomes: dict[str, Outcome] = {}
         if len(batches) <= 1 or self._pool is None:
             for b in batches:
@@ -223,7 +231,7 @@ class CrmLoader:
             outcomes.update(result)
         return outcomes
 
-    def _send(self, groups: list[_Group]) -> dict[str, Outcome]:
+    def _send(self, groups: list[_Group], rounds: int = 0) -> dict[str, Outcome]:
         if self.dry_run:
             return {g.identity: Outcome(g.identity, None, "dry_run") for g in groups}
         # identities claimed by _claim already carry this run's intent; record only the others
@@ -237,12 +245,10 @@ class CrmLoader:
         self._count("crm_write_commands", len(commands))
         try:
             res = self.client.batch(commands)
-        except OutcomeUnknown:
-            # The batch may or may not have run. Creates are found again by ORIGIN_ID; the rest
-            # (updates that only fill blanks and add what is missing) are recomputed next run.
-            log.warning("batch outcome unknown (connection lost after sending); reconciling %d creates",
-                        len(creates))
-            return self._reconcile_unknown(groups)
+        except OutcomeUnknown as e:
+            self._count("crm_outcome_unknown")
+            log.warning("batch of %d entities: outcome unknown (%s); reconciling", len(groups), e.cause)
+            return self._reconcile_unknown(groups, e, rounds + 1)
         outcomes: dict[str, Outcome] = {}
         written = []
         for g in groups:
@@ -269,26 +275,46 @@ class CrmLoader:
             self.state.record_written(written, run_id=self.run_id)
         return outcomes
 
-    def _reconcile_unknown(self, groups: list[_Group]) -> dict[str, Outcome]:
+    def _reconcile_unknown(self, groups: list[_Group], err: OutcomeUnknown, rounds: int) -> dict[str, Outcome]:
+        """The batch may have run wholly, in part (the portal runs its commands one by one) or not
+        at all. Once it can no longer be running, every entity is looked at again: a create found
+        by ORIGIN_ID, and every update, go through enrichment (what is still missing is sent,
+        nothing twice); a create not found is sent again."""
+        self._settle(err)
+        if rounds >= UNKNOWN_ROUNDS:
+            why = f"outcome unknown {rounds} times in a row ({err.cause}); the next run looks it up again"
+            return {g.identity: Outcome(g.identity, None, "failed", why) for g in groups}
         found = {**self._find_by_origin("crm.company.list", [g.identity for g in groups if g.create and g.entity_type == "company"]),
                  **self._find_by_origin("crm.contact.list", [g.identity for g in groups if g.create and g.entity_type == "contact"])}
-        outcomes: dict[str, Outcome] = {}
-        retry = []
-        written = []
+        self._count("crm_reconciled_found", len(found))
+        again = [g for g in groups if g.create and g.identity not in found]
+        companies, persons = [], []
         for g in groups:
-            if g.create and g.identity in found:
-                written.append((g.identity, g.entity_type, found[g.identity], g.payload_hash))
-                outcomes[g.identity] = Outcome(g.identity, found[g.identity], g.action)
-            elif g.create:
-                retry.append(g)
-            else:
-                # an update may or may not have landed: no hash is stored, the next run looks again
-                outcomes[g.identity] = Outcome(g.identity, g.main_id, g.action)
-        if written:
-            self.state.record_written(written, run_id=self.run_id)
-        if retry:
-            outcomes.update(self._send(retry))
+            if not g.create or g.identity in found:
+                item = (g.job, found.get(g.identity, g.main_id), g.action)
+                (companies if g.entity_type == "company" else persons).append(item)
+        hashes = {g.identity: g.payload_hash for g in groups}
+        outcomes: dict[str, Outcome] = {}
+        again += self._company_enrich_groups(companies, hashes, outcomes)
+        again += self._contact_enrich_groups(persons, hashes, outcomes)
+        for batch in self._pack(again):  # on this thread: the pool's threads may all be here
+            outcomes.update(self._send(batch, rounds))
+        action = {g.identity: g.action for g in groups}
+        for identity, o in outcomes.items():
+            if o.bitrix_id is not None:
+                o.action = action[identity]  # "unchanged" by enrichment: the lost write did it
         return outcomes
+
+    def _settle(self, err: OutcomeUnknown) -> None:
+        """Wait until the lost request can no longer be running on the portal (it cuts a request
+        after `request_time_limit`), so that what it did is visible to the lookups."""
+        limit = getattr(self.client, "request_time_limit", 0.0)
+        if err.sent_at is None or not limit:
+            return
+        wait = err.sent_at + limit - time.monotonic()
+        if wait > 0:
+            self._count("crm_settle_wait_ms", round(wait * 1000))
+            time.sleep(wait)
 
     def _find_by_origin(self, method: str, identities: list[str]) -> dict[str, int]:
         if not identities:
@@ -379,7 +405,7 @@ class CrmLoader:
                  for b in banks]
         if c.address:
             cmds.append((self._key("a"), "crm.address.add", {"fields": P.address_fields(c.address, f"$result[{rk}]")}))
-        return _Group(job.identity, "company", cmds, ck, h, True, "created")
+        return _Group(job.identity, "company", cmds, ck, h, True, "created", job=job)
 
     def _find_companies_by_inn(self, inns: list[str]) -> dict[str, int]:
         if not inns or not self.crm_has_companies:
@@ -514,7 +540,7 @@ class CrmLoader:
                     self.state.record_written([(j.identity, "company", cid, h)], run_id=self.run_id)
                 outcomes[j.identity] = Outcome(j.identity, cid, "unchanged" if action == "enriched" else action)
                 continue
-            groups.append(_Group(j.identity, "company", cmds, None, h, False, action, main_id=cid))
+            groups.append(_Group(j.identity, "company", cmds, None, h, False, action, main_id=cid, job=j))
         return groups
 
     # --- contacts -------------------------------------------------------------------------------
@@ -588,7 +614,7 @@ class CrmLoader:
             groups.append(_Group(j.identity, "contact",
                                  [(k, "crm.contact.add", {"fields": self._contact_fields(j),
                                                           "params": {"REGISTER_SONET_EVENT": "N"}})],
-                                 k, hashes[j.identity], True, "created"))
+                                 k, hashes[j.identity], True, "created", job=j))
         groups += self._contact_enrich_groups(to_enrich, hashes, outcomes)
         outcomes.update(self._execute(groups))
         for action, n in Counter(o.action for o in outcomes.values()).items():
@@ -610,7 +636,7 @@ class CrmLoader:
                 k = self._key("p")
                 groups.append(_Group(j.identity, "contact",
                                      [(k, "crm.contact.add", {"fields": self._contact_fields(j)})],
-                                     k, h, True, "created"))
+                                     k, h, True, "created", job=j))
                 continue
             desired = self._contact_fields(j)
             fill = P.CONTACT_FILL + (("ORIGINATOR_ID", "ORIGIN_ID") if not contact.get("ORIGIN_ID") else ())
@@ -631,7 +657,7 @@ class CrmLoader:
                     self.state.record_written([(j.identity, "contact", cid, h)], run_id=self.run_id)
                 outcomes[j.identity] = Outcome(j.identity, cid, "unchanged" if action == "enriched" else action)
                 continue
-            groups.append(_Group(j.identity, "contact", cmds, None, h, False, action, main_id=cid))
+            groups.append(_Group(j.identity, "contact", cmds, None, h, False, action, main_id=cid, job=j))
         return groups
 
 

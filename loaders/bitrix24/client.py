@@ -121,6 +121,10 @@ class _Retry(Exception):
 class _Unknown(Exception):
     """A write may have been executed; becomes OutcomeUnknown with the caller's commands."""
 
+    def __init__(self, detail: str, sent_at: float) -> None:
+        super().__init__(detail)
+        self.sent_at = sent_at  # time.monotonic() when the lost request went out
+
 
 _TRANSIENT = ("server_error", "timeout", "connection", "bad_answer")
 
@@ -130,7 +134,8 @@ class Bitrix24Client:
 
     def __init__(self, webhook: Secret | str, *, rate: float = 2.0, burst: int = 50,
                  timeout: float = 60.0, operating_limit: float = 480.0, max_attempts: int = 6,
-                 session: requests.Session | None = None, batch_size: int = MAX_COMMANDS) -> None:
+                 session: requests.Session | None = None, batch_size: int = MAX_COMMANDS,
+                 request_time_limit: float = 60.0) -> None:
         self._webhook = webhook if isinstance(webhook, Secret) else Secret(webhook)
         url = self._webhook.reveal()
         parts = urlsplit(url)
@@ -143,6 +148,8 @@ class Bitrix24Client:
             raise ValueError(f"batch_size must be 1..{MAX_COMMANDS}, got {batch_size}")
         self.rate, self.burst, self.timeout = float(rate), int(burst), float(timeout)
         self.max_attempts = max(1, int(max_attempts))
+        # the portal cuts a request after this long: a lost write is settled once this has passed
+        self.request_time_limit = float(request_time_limit)
         self.batch_size = batch_size
         self._bucket = LeakyBucket(rate, burst)
         self._operating = OperatingTracker(operating_limit)
@@ -157,7 +164,8 @@ class Bitrix24Client:
     def from_settings(cls, settings: Bitrix24Settings, **overrides: Any) -> "Bitrix24Client":
         kw: dict[str, Any] = dict(rate=settings.rate, burst=settings.burst, timeout=settings.timeout,
                                   operating_limit=settings.operating_limit,
-                                  batch_size=settings.batch_size)
+                                  batch_size=settings.batch_size,
+                                  request_time_limit=settings.request_time_limit)
         kw.update(overrides)
         return cls(settings.webhook, **kw)
 
@@ -188,7 +196,7 @@ class Bitrix24Client:
             body = self._send(method, params, idempotent=idempotent, budget=[method], commands=1)
         except _Unknown as e:
             self._count("outcome_unknown")
-            raise OutcomeUnknown({method: (method, params)}, str(e)) from None
+            raise _outcome_unknown({method: (method, params)}, e) from None
         tb = body.get("time") if isinstance(body.get("time"), Mapping) else {}
         self._operating.observe(method, tb)
         return Response(body.get("result"), _int(body.get("total")), _int(body.get("next")), tb)
@@ -362,7 +370,7 @@ class Bitrix24Client:
                               budget=["batch", *methods], commands=len(cmd))
         except _Unknown as e:
             self._count("outcome_unknown")
-            raise OutcomeUnknown({caller: c for caller, c in sent.values()}, str(e)) from None
+            raise _outcome_unknown({caller: c for caller, c in sent.values()}, e) from None
         self._operating.observe("batch", body.get("time"))
         result = parse_batch(body, sent)
         method_of = {caller: m for caller, (m, _) in sent.values()}
@@ -436,6 +444,7 @@ class Bitrix24Client:
         with self._lock:
             self._stats.requests += 1
             self._stats.commands += commands
+        sent_at = time.monotonic()
         try:
             resp = self._session.post(url, data=data, timeout=(min(10.0, self.timeout), self.timeout),
                                       headers={"Content-Type": "application/json; charset=utf-8",
@@ -446,7 +455,7 @@ class Bitrix24Client:
             if not _was_sent(exc):
                 raise _Retry("connection", detail) from None
             if not idempotent:
-                raise _Unknown(detail) from None
+                raise _Unknown(detail, sent_at) from None
             cause = "timeout" if isinstance(exc, requests.exceptions.Timeout) else "connection"
             raise _Retry(cause, detail) from None
         status = resp.status_code
@@ -459,7 +468,7 @@ class Bitrix24Client:
         if status == 200 or (200 <= status < 300):
             detail = f"HTTP {status} without a REST result ({len(resp.content)} bytes)"
             if not idempotent:
-                raise _Unknown(detail)
+                raise _Unknown(detail, sent_at)
             raise _Retry("bad_answer", detail)
         if 300 <= status < 400:
             raise PortalRefused(f"HTTP_{status}", "the webhook URL redirects; use the portal's "
@@ -477,7 +486,7 @@ class Bitrix24Client:
         if isinstance(err, ServerError):
             if status == 503 or idempotent:
                 raise _Retry("server_error", str(err), err, _retry_after(resp))
-            raise _Unknown(str(err))
+            raise _Unknown(str(err), sent_at)
         raise err
 
     def _sleep(self, seconds: float, stat: str) -> None:
@@ -517,6 +526,12 @@ class Bitrix24Client:
                 if key in result.errors:
                     raise result.errors[key]
                 yield from _rows(result.results.get(key), method)
+
+
+def _outcome_unknown(commands: Mapping[Any, Command], e: _Unknown) -> OutcomeUnknown:
+    err = OutcomeUnknown(commands, str(e))
+    err.sent_at = e.sent_at
+    return err
 
 
 def describe_transport_error(exc: BaseException) -> str:

@@ -146,6 +146,7 @@ class OutcomeUnknown(Exception):
     """
 
     batch_result: Any = None
+    sent_at: float | None = None  # time.monotonic() when the lost request was sent
 
     def __init__(self, commands: Mapping[Any, tuple[str, Mapping[str, Any]]], cause: str) -> None:
         self.commands = dict(commands)
