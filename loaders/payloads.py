@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from etl.dto import Company, Contact
+from validators.inn import check_kpp, check_ogrn
 
 try:
     import orjson
@@ -26,6 +27,33 @@ PRESET_XML_COMPANY = "#CRM_REQUISITE_PRESET_DEF_RU_COMPANY#"
 PRESET_XML_INDIVIDUAL = "#CRM_REQUISITE_PRESET_DEF_RU_INDIVIDUAL#"
 
 
+# What no CRM field may hold, whatever the source (the shops' text is cleaned already, the
+# registry's is not): control and format characters, bidi overrides and isolates (they make a
+# name display reversed), lone surrogates. Whitespace characters become single spaces.
+_UNSAFE = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069"
+                     "\ufeff\ufffe\uffff\ud800-\udfff]+")
+# A batch command's parameters are decoded and THEN searched for `$result[...]` (and $next, $total,
+# $time, $error) references, which are replaced by another command's result (reference §4.2):
+# text that holds one would be rewritten by the portal. Its `$` becomes the full-width `＄`.
+_BATCH_REFERENCE = re.compile(r"\$(?=(?:result|next|total|time|error)\[)", re.IGNORECASE)
+
+
+def crm_text(value: str) -> str:
+    """Text as it may go into a CRM field: harmless whatever it holds (see _UNSAFE and
+    _BATCH_REFERENCE). SQL and HTML are text to the portal and stay as they are (it escapes
+    on output; escaping here would show `&lt;` to the managers)."""
+    if value.isprintable() and "$" not in value:
+        return value
+    text = " ".join(_UNSAFE.sub("", value).split())
+    return _BATCH_REFERENCE.sub("\uff04", text)
+
+
+def _valid(check: Any, value: str) -> str:
+    """A KPP/OGRN that passes its offline check, else "" (the registry's values win anyway; a
+    source's garbage is never sent as a requisite)."""
+    return (check(value)[0] or "") if value else ""
+
+
 def company_identity(inn: str) -> str:
     return f"company:{inn}"
 
@@ -37,7 +65,7 @@ def _ext_comment(phones) -> str:
 
 def company_fields(c: Company, identity: str) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "TITLE": c.name or c.full_name or c.inn,
+        "TITLE": crm_text(c.name or c.full_name or c.inn),
         "COMPANY_TYPE": "CUSTOMER",
         "OPENED": "Y",
         "ORIGINATOR_ID": ORIGINATOR_ID,
@@ -48,7 +76,7 @@ def company_fields(c: Company, identity: str) -> dict[str, Any]:
     if c.emails:
         fields["EMAIL"] = [{"VALUE": e, "VALUE_TYPE": "WORK"} for e in c.emails]
     if c.address:
-        fields["ADDRESS"] = c.address
+        fields["ADDRESS"] = crm_text(c.address)
     comment = _ext_comment(c.phones)
     if comment:
         fields["COMMENTS"] = comment
@@ -60,28 +88,29 @@ def requisite_fields(c: Company, company_ref: Any, preset_id: Any, director: str
         "ENTITY_TYPE_ID": ENTITY_COMPANY,
         "ENTITY_ID": company_ref,
         "PRESET_ID": preset_id,
-        "NAME": (c.name or c.inn)[:255],
+        "NAME": crm_text(c.name or c.inn)[:255],
         "ORIGINATOR_ID": ORIGINATOR_ID,
         "RQ_INN": c.inn,
     }
     if c.is_sole_proprietor:
-        if c.ogrn:
+        if _valid(check_ogrn, c.ogrn):
             f["RQ_OGRNIP"] = c.ogrn
         if c.full_name:
-            f["RQ_NAME"] = c.full_name
+            f["RQ_NAME"] = crm_text(c.full_name)
     else:
-        for key, value in (("RQ_KPP", c.kpp), ("RQ_OGRN", c.ogrn), ("RQ_COMPANY_NAME", c.name),
-                           ("RQ_COMPANY_FULL_NAME", c.full_name), ("RQ_DIRECTOR", director)):
+        for key, value in (("RQ_KPP", _valid(check_kpp, c.kpp)), ("RQ_OGRN", _valid(check_ogrn, c.ogrn)),
+                           ("RQ_COMPANY_NAME", crm_text(c.name)), ("RQ_COMPANY_FULL_NAME", crm_text(c.full_name)),
+                           ("RQ_DIRECTOR", crm_text(director))):
             if value:
                 f[key] = value
     return f
 
 
 def bankdetail_fields(bank, requisite_ref: Any) -> dict[str, Any]:
-    f = {"ENTITY_ID": requisite_ref, "COUNTRY_ID": 1, "NAME": (bank.bank_name or "Расчётный счёт")[:255],
+    f = {"ENTITY_ID": requisite_ref, "COUNTRY_ID": 1, "NAME": crm_text(bank.bank_name or "Расчётный счёт")[:255],
          "RQ_BIK": bank.bik, "RQ_ACC_NUM": bank.account, "RQ_ACC_CURRENCY": "RUB"}
     if bank.bank_name:
-        f["RQ_BANK_NAME"] = bank.bank_name
+        f["RQ_BANK_NAME"] = crm_text(bank.bank_name)
     if bank.corr_account:
         f["RQ_COR_ACC_NUM"] = bank.corr_account
     return f
@@ -89,17 +118,17 @@ def bankdetail_fields(bank, requisite_ref: Any) -> dict[str, Any]:
 
 def address_fields(address: str, requisite_ref: Any) -> dict[str, Any]:
     return {"TYPE_ID": ADDRESS_LEGAL, "ENTITY_TYPE_ID": ENTITY_REQUISITE, "ENTITY_ID": requisite_ref,
-            "ADDRESS_1": address[:1000]}
+            "ADDRESS_1": crm_text(address)[:1000]}
 
 
 def contact_fields(c: Contact, identity: str, company_id: Any) -> dict[str, Any]:
     f: dict[str, Any] = {}
     if c.first_name:
-        f["NAME"] = c.first_name
+        f["NAME"] = crm_text(c.first_name)
     if c.last_name:
-        f["LAST_NAME"] = c.last_name
+        f["LAST_NAME"] = crm_text(c.last_name)
     if c.middle_name:
-        f["SECOND_NAME"] = c.middle_name
+        f["SECOND_NAME"] = crm_text(c.middle_name)
     f["TYPE_ID"] = "CLIENT"
     f["OPENED"] = "Y"
     f["ORIGINATOR_ID"] = ORIGINATOR_ID
@@ -108,7 +137,7 @@ def contact_fields(c: Contact, identity: str, company_id: Any) -> dict[str, Any]
     if not (c.first_name or c.last_name):
         f["NAME"] = c.emails[0] if c.emails else (c.phones[0].e164 if c.phones else "—")
     if c.position:
-        f["POST"] = c.position
+        f["POST"] = crm_text(c.position)
     if company_id is not None:
         f["COMPANY_ID"] = company_id
     if c.phones:

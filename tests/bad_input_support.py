@@ -30,9 +30,13 @@ ACTIVE = valid_inns(12)            # in the registry, ACTIVE: these companies re
 class Stage:
     """Both emulators, a state store and a config file under `tmp`; `env` for the CLI."""
 
-    def __init__(self, tmp: Path, *, state: str | None = None, shop_a_dsn: str = "") -> None:
+    def __init__(self, tmp: Path, *, state: str | None = None, shop_a_dsn: str = "",
+                 registry_names: dict[str, str] | None = None) -> None:
+        """`registry_names`: the registry's name for some of the ACTIVE INNs (what becomes the
+        CRM card's title), instead of ОБЩЕСТВО <n>."""
         self.dir = tmp
-        registry = write_registry(tmp / "registry.jsonl", [company(inn, f"ОБЩЕСТВО {i}")
+        names = registry_names or {}
+        registry = write_registry(tmp / "registry.jsonl", [company(inn, names.get(inn, f"ОБЩЕСТВО {i}"))
                                                            for i, inn in enumerate(ACTIVE)])
         self.bitrix = start_bitrix24(limits=False)
         self.egrul = start_egrul(registry, latency=0.0, rps=None)

@@ -36,9 +36,10 @@ _CP1251_HIGH = bytes(range(0x80, 0xC0)).decode("sloppy-windows-1251")
 # from cp1251's 0x80-0xBF half (a UTF-8 continuation byte read as cp1251).
 _SUSPECT = re.compile("[\u00c0-\u00ff]|[РС][" + re.escape(_CP1251_HIGH) + "\ufffd]")
 # Control characters (not the whitespace ones, which become spaces), zero-width and format
-# characters, lone surrogates (unencodable), BOM and non-characters.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060"
-                      "\ud800-\udfff\ufeff\ufffe\uffff]+")
+# characters, bidi embeddings, overrides and isolates (a name shown reversed), lone surrogates
+# (unencodable), BOM and non-characters.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e"
+                      "\u2060-\u2069\ud800-\udfff\ufeff\ufffe\uffff]+")
 _CYRILLIC_SHARE = 0.6
 _decode_cp1251 = codecs.getdecoder("sloppy-windows-1251")  # bound once: the by-name lookup costs
 
