@@ -107,6 +107,9 @@ def test_both_full_loads_match_the_truth_and_a_rerun_writes_nothing(sandbox):
     assert b["crm_write_commands"] / b["crm_write_requests"] >= 40
     # one registry lookup per distinct INN, never more
     assert counts["shop-a"]["egrul_lookups"] == counts["shop-a"]["egrul_distinct_inns"] > 0
+    # shop B shares INNs with shop A, already cached: one lookup per INN the cache did not have
+    b_inns = counts["shop-b"]
+    assert b_inns["egrul_lookups"] == b_inns["egrul_uncached_inns"] < b_inns["egrul_distinct_inns"]
 
     before = sandbox.writes()
     sandbox.run("shop-a")

@@ -70,15 +70,25 @@ class EgrulGate:
         self._inflight: dict[str, Future] = {}
         self._failed: dict[str, str] = {}       # INN -> why, for the rest of this run (no 2nd try)
         self._seen: set[str] = set()             # distinct INNs of this run (for the figures)
+        # INNs answered by the registry in this run: read back from the cache whatever their
+        # freshness (a status without a freshness counts stale and would be looked up again)
+        self._answered: set[str] = set()
         # answers not yet in the cache: written in one transaction per chunk (`flush`), not one
         # fsync per lookup; kept here meanwhile so a repeated INN is still looked up only once
         self._unflushed: dict[str, LookupResult] = {}
         self.refused: ProviderRefused | None = None
-        self.stats = {"distinct_inns": 0, "cache_hits": 0, "lookups": 0, "failed": 0, "refused": 0}
+        # uncached_inns: distinct INNs the cache could not answer when first seen (each costs one
+        # lookup: lookups / uncached_inns is 1.0 on a first run); cache_hits count chunks, not INNs
+        self.stats = {"distinct_inns": 0, "uncached_inns": 0, "cache_hits": 0, "lookups": 0, "failed": 0,
+                      "refused": 0}
 
     # --- cache ---------------------------------------------------------------------------------
     def _cached(self, inns: list[str]) -> dict[str, LookupResult]:
-        fresh = self.state.get_egrul(inns, fresh_days=self.cache_days, now=self.now)
+        fresh = self.state.get_egrul([i for i in inns if i not in self._answered],
+                                     fresh_days=self.cache_days, now=self.now)
+        answered = [i for i in inns if i in self._answered]
+        if answered:
+            fresh.update(self.state.get_egrul(answered))
         return {inn: LookupResult.from_data(inn, e.payload) for inn, e in fresh.items()}
 
     # --- lookups -------------------------------------------------------------------------------
@@ -116,6 +126,7 @@ class EgrulGate:
                 if inn not in self._seen:
                     self._seen.add(inn)
                     self.stats["distinct_inns"] += 1
+                    self.stats["uncached_inns"] += inn not in cached
                 if inn in cached:
                     self.stats["cache_hits"] += 1
                     f: Future = Future()
@@ -173,6 +184,7 @@ class EgrulGate:
             self._inflight.pop(inn, None)
             if not cached_hit:
                 self._unflushed[inn] = result
+                self._answered.add(inn)
         return verdict_from_result(result, cached_hit)
 
     def close(self) -> None:
