@@ -50,13 +50,16 @@ _CONTACT_COLUMNS = ("c.id, c.company_id, c.full_name, c.position, c.phone, c.mob
 # Full load: companies changed since `since` (current and previous year by default), then every
 # contact of those companies, and the contacts whose company does not exist at all (they become
 # company_missing rejects instead of vanishing; contacts of out-of-scope companies are not read).
+# A zero date (0000-00-00, the old site's "unknown") says nothing about when the company last
+# changed: such companies are in scope, not silently left out as older than any `since`.
 # Run in this order; the extractor adds "_table".
 SQL_FULL: list[tuple[str, str]] = [
     (COMPANY_TABLE,
-     f"SELECT {_COMPANY_COLUMNS} FROM b2b_company WHERE updated_at >= %(since)s ORDER BY id"),
+     f"SELECT {_COMPANY_COLUMNS} FROM b2b_company "
+     "WHERE updated_at >= %(since)s OR updated_at < '1000-01-01' ORDER BY id"),
     (CONTACT_TABLE,
      f"SELECT {_CONTACT_COLUMNS} FROM b2b_contact c LEFT JOIN b2b_company co ON co.id = c.company_id "
-     "WHERE co.updated_at >= %(since)s OR co.id IS NULL ORDER BY c.id"),
+     "WHERE co.updated_at >= %(since)s OR co.updated_at < '1000-01-01' OR co.id IS NULL ORDER BY c.id"),
 ]
 
 # Delta from the replica past the cursor (ts, id) = the last (updated_at, id) of b2b_company that

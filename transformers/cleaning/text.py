@@ -50,6 +50,14 @@ def _decode_bytes(raw: bytes) -> tuple[str, bool]:
     text = raw.decode("utf-8", "replace")
     if "\ufffd" not in text:
         return text, True
+    if text[-1] == "\ufffd" and "\ufffd" not in text[:-1]:
+        # UTF-8 cut in the middle of a character (the admin panel's UTF-8 bytes through a latin1
+        # connection: VARCHAR(255) keeps 255 bytes): the text without the stub, not cp1251
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.end == len(raw) and e.reason == "unexpected end of data":
+                return raw[:e.start].decode("utf-8"), True
     if b"\xef\xbf\xbd" in raw:  # a real U+FFFD in the data: only a strict decode can tell
         try:
             return raw.decode("utf-8"), True
