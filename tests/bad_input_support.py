@@ -31,13 +31,15 @@ class Stage:
     """Both emulators, a state store and a config file under `tmp`; `env` for the CLI."""
 
     def __init__(self, tmp: Path, *, state: str | None = None, shop_a_dsn: str = "",
-                 registry_names: dict[str, str] | None = None) -> None:
+                 registry_names: dict[str, str] | None = None,
+                 registry_fields: dict[str, dict[str, Any]] | None = None) -> None:
         """`registry_names`: the registry's name for some of the ACTIVE INNs (what becomes the
-        CRM card's title), instead of ОБЩЕСТВО <n>."""
+        CRM card's title), instead of ОБЩЕСТВО <n>; `registry_fields`: fields of their registry
+        records replaced (e.g. no KPP)."""
         self.dir = tmp
-        names = registry_names or {}
-        registry = write_registry(tmp / "registry.jsonl", [company(inn, names.get(inn, f"ОБЩЕСТВО {i}"))
-                                                           for i, inn in enumerate(ACTIVE)])
+        names, fields = registry_names or {}, registry_fields or {}
+        registry = write_registry(tmp / "registry.jsonl", [
+            company(inn, names.get(inn, f"ОБЩЕСТВО {i}")) | fields.get(inn, {}) for i, inn in enumerate(ACTIVE)])
         self.bitrix = start_bitrix24(limits=False)
         self.egrul = start_egrul(registry, latency=0.0, rps=None)
         config = tmp / "crm-etl.toml"
