@@ -7,10 +7,11 @@ without being usable.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -45,28 +46,61 @@ class Secret:
 
 
 def register(value: str | None) -> None:
-    """Remember a secret value (and the secret parts of a URL) so that `scrub` hides it."""
+    """Remember a secret value (and the secret parts of a URL) so that `scrub` hides it, in every
+    form it may be printed in: as is, percent-encoded or decoded, JSON-escaped."""
     if not value or len(value) < 4:
         return
     parts = {value}
     for part in _url_secret_parts(value):
-        if len(part) >= 4:
-            parts.add(part)
+        parts.update((part, unquote(part)))
+    forms = set()
+    for part in parts:
+        forms.update(_printed_forms(part))
     with _lock:
-        _secrets.update(parts)
+        _secrets.update(f for f in forms if len(f) >= 4)
+
+
+def _printed_forms(value: str) -> set[str]:
+    return {value, quote(value, safe=""), quote(value), quote_plus(value),
+            json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_WEBHOOK_CODE = re.compile(r"(/rest/\d+/)([^/?#\s]+)")
+_SECRET_PARAM = re.compile(r"([?&](?:auth|token|key|api_key|access_token|password)=)([^&#\s]+)", re.I)
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """`(scheme://, user-info, rest)`. The user-info runs to the LAST `@`: a password written
+    unencoded may hold `@`, `/`, `?` or `#`, which `urlsplit` would cut into host, path and query
+    (and so show). `(scheme://, None, rest)` without user-info; `("", None, url)` without a scheme."""
+    m = _SCHEME.match(url)
+    if not m:
+        return "", None, url
+    after = url[m.end():]
+    if "@" not in after:
+        return m.group(0), None, after
+    userinfo, rest = after.rsplit("@", 1)
+    return m.group(0), userinfo, rest
+
+
+def normalise_userinfo(url: str) -> str:
+    """The URL with its user and password percent-encoded where they were not, so `urlsplit` finds
+    host, port and path where they are (`%XX` already there is kept)."""
+    head, userinfo, rest = split_userinfo(url)
+    if userinfo is None:
+        return url
+    user, sep, password = userinfo.partition(":")
+    return f"{head}{quote(user, safe='%')}{sep}{quote(password, safe='%')}@{rest}"
 
 
 def _url_secret_parts(value: str) -> list[str]:
-    try:
-        u = urlsplit(value)
-    except ValueError:
-        return []
+    _, userinfo, rest = split_userinfo(value.strip())
     out = []
-    if u.password:
-        out.append(u.password)
-    m = re.search(r"/rest/\d+/([^/]+)", u.path or "")
-    if m:
-        out.append(m.group(1))
+    if userinfo is not None and ":" in userinfo:
+        out.append(userinfo.split(":", 1)[1])
+    out += [m.group(2) for m in _WEBHOOK_CODE.finditer(rest)]
+    out += [m.group(2) for m in _SECRET_PARAM.finditer(rest)]
     return out
 
 
@@ -83,17 +117,17 @@ def scrub(text: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """`https://u:pw@host/rest/1/CODE/` -> `https://u:***@host/rest/1/***/` (structure kept, secrets gone)."""
-    try:
-        u = urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = u.netloc
-    if u.password:
-        netloc = netloc.replace(":" + u.password + "@", ":" + MASK + "@")
-    path = re.sub(r"(/rest/\d+/)[^/]+", r"\1" + MASK, u.path or "")
-    query = re.sub(r"((?:auth|token|key|password)=)[^&]+", r"\1" + MASK, u.query or "", flags=re.I)
-    return urlunsplit((u.scheme, netloc, path, query, ""))
+    """`https://u:pw@host/rest/1/CODE/?auth=T#f` -> `https://u:***@host/rest/1/***/?auth=***`: the
+    structure kept, the password, webhook code, secret query values and fragment gone (also when
+    the password was not percent-encoded)."""
+    head, userinfo, rest = split_userinfo(url)
+    rest = rest.split("#", 1)[0]
+    rest = _WEBHOOK_CODE.sub(lambda m: m.group(1) + MASK, rest)
+    rest = _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, rest)
+    if userinfo is None:
+        return head + rest
+    user, sep, _ = userinfo.partition(":")
+    return f"{head}{user}{sep}{MASK if sep else ''}@{rest}"
 
 
 class ScrubFilter(logging.Filter):

@@ -20,11 +20,17 @@ from etl.commands.common import echo_err, handle_errors
 @click.option("--burst", default=50, show_default=True, type=int, help="Sandbox portal: leaky-bucket size.")
 @click.option("--egrul-latency", default=0.4, show_default=True, type=float,
               help="Sandbox EGRUL: seconds per lookup (0.4 s is what the reference case measured).")
+@click.option("--webhook-code", envvar="CRM_ETL_SANDBOX_WEBHOOK_CODE",
+              help="Webhook code of the sandbox portal (default: random; $CRM_ETL_SANDBOX_WEBHOOK_CODE).")
+@click.option("--egrul-token", envvar="CRM_ETL_SANDBOX_EGRUL_TOKEN",
+              help="API key the sandbox EGRUL accepts and the loads use (default: random; "
+                   "$CRM_ETL_SANDBOX_EGRUL_TOKEN).")
 @click.option("--keep-running", is_flag=True, help="Keep both emulators up afterwards (Ctrl-C to stop).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: only on a terminal).")
 @handle_errors
 def demo_command(workdir: str, scale: float, seed: int, rate: float, burst: int, egrul_latency: float,
-                 keep_running: bool, progress: bool | None) -> None:
+                 webhook_code: str | None, egrul_token: str | None, keep_running: bool,
+                 progress: bool | None) -> None:
     """Generate data for both shops, start the local Bitrix24 and EGRUL, load both shops in full,
     and compare the CRM and the rejects with the generator's ground truth.
 
@@ -43,6 +49,8 @@ def demo_command(workdir: str, scale: float, seed: int, rate: float, burst: int,
     from etl.state import open_state
 
     setup_logging("WARNING")
+    if webhook_code is not None and (not webhook_code or "/" in webhook_code):
+        raise click.BadParameter("must be non-empty and contain no '/'", param_hint="--webhook-code")
     out = Path(workdir)
     if out.exists():
         shutil.rmtree(out)
@@ -51,8 +59,9 @@ def demo_command(workdir: str, scale: float, seed: int, rate: float, burst: int,
     manifest = generate(out, seed=seed, scale=scale)
     click.echo("    " + manifest.summary())
 
-    bitrix = start_bitrix24(db=out / "bitrix24.sqlite", rate=rate, burst=burst)
-    egrul = start_egrul(out / "egrul_registry.jsonl", latency=egrul_latency)
+    bitrix = start_bitrix24(db=out / "bitrix24.sqlite", rate=rate, burst=burst, code=webhook_code or None)
+    egrul = start_egrul(out / "egrul_registry.jsonl", latency=egrul_latency,
+                        tokens=[egrul_token] if egrul_token else None)
     try:
         click.echo(f"2/5 sandbox Bitrix24 at {bitrix.url} ({rate:g} req/s, burst {burst}); "
                    f"EGRUL at {egrul.url} ({egrul_latency:g} s per lookup)")
