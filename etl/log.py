@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import traceback
 
-from etl.secrets import ScrubFilter
+from etl.secrets import ScrubFilter, scrub
 
 _configured = False
 
@@ -25,4 +27,19 @@ def setup_logging(level: str = "INFO", stream=None) -> None:
     # Libraries that would print request URLs (and so webhook codes) at DEBUG stay at WARNING.
     for noisy in ("urllib3", "requests"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    sys.excepthook = _print_scrubbed
+    threading.excepthook = _print_scrubbed_thread
     _configured = True
+
+
+def _print_scrubbed(exc_type, exc, tb) -> None:  # noqa: ANN001 - sys.excepthook's signature
+    """An exception nobody handled (a bug) still prints its traceback, but never a secret it quotes."""
+    sys.stderr.write(scrub("".join(traceback.format_exception(exc_type, exc, tb))))
+
+
+def _print_scrubbed_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    sys.stderr.write(f"Exception in thread {name}:\n")
+    _print_scrubbed(args.exc_type, args.exc_value, args.exc_traceback)
