@@ -29,6 +29,7 @@ from etl.producer import relay
 from etl.secrets import scrub
 from etl.state import open_state
 from etl.state.base import StateStore
+from extractors.errors import SourceUnavailable
 from loaders.bitrix24.client import Bitrix24Client
 from loaders.crm_loader import CrmLoader
 from transformers.base import load_transformer
@@ -236,6 +237,8 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
                 result = pipeline.run(transformer.transform(source.records), limit=limit)
             if result.source_error is not None:
                 result.status, result.error = "failed", scrub(str(result.source_error))
+                if isinstance(result.source_error, SourceUnavailable):
+                    result.fatal = result.source_error  # the database is gone, not damaged: exit 3
         except ConfigError:
             state.finish_run(run_id, "failed", dict(counts))
             raise

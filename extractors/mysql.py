@@ -16,34 +16,56 @@ Reading choices, and why:
 - `net_write_timeout` is raised for the session: when the downstream (the CRM) is slow, the server
   waits on a full socket buffer; with the default 60 s it would drop the connection mid-stream.
 
-Not done here (yet): resuming after a dropped connection. The way to do it is keyset pagination
-on the index the query is ordered by, e.g. `WHERE (updated_at, id) > (%(last_at)s, %(last_id)s)
-ORDER BY updated_at, id`, restarting from the last row handed on (rows are upserted downstream, so
-a replayed boundary is harmless).
+- A lost connection (the replica restarting, a KILL, a network break) is reconnected with
+  exponential backoff (`reconnect_attempts`, `reconnect_wait` in the DSN; tenacity) and the query
+  resumed after the last row handed on, by keyset on the order the query declares with an
+  `/*after <key columns>*/` comment where a condition may be appended (`AND (key) > (last)`):
+  no row twice, none skipped. A query that lost its connection before handing on any row is
+  simply run again; one with rows handed on but no such marker cannot be resumed and fails.
+  The resumed query reads a new snapshot: rows changed meanwhile are read as they are now, or,
+  before the resume point, by the next delta (the watermark was taken at the start of the run).
+  When the attempts are used up the error names host and database (never the password).
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
 from pymysql.constants import FIELD_TYPE
 from pymysql.converters import conversions, convert_date, convert_datetime
 from pymysql.cursors import SSCursor
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from etl.secrets import MASK, Secret, redact_url, scrub
-from extractors.sql import ClosingSource, SourceError
+from etl.mysql_url import parse_mysql_url
+from etl.secrets import MASK, Secret, scrub
+from extractors.errors import SourceError, SourceUnavailable
+from extractors.sql import ClosingSource
 
-DEFAULT_PORT = 3306
+log = logging.getLogger(__name__)
+
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 600.0
 NET_WRITE_TIMEOUT = 3600  # seconds the server may wait for us to take the next rows
+DEFAULT_RECONNECT_ATTEMPTS = 8    # per loss; with the waits below a replica has ~2 minutes to come back
+DEFAULT_RECONNECT_WAIT = 30.0     # the longest wait between two attempts (they double from 0.5 s)
 
-DSN_HELP = "mysql://user:password@host:port/database[?connect_timeout=S&read_timeout=S&snapshot=0]"
+DSN_HELP = ("mysql://user:password@host:port/database[?connect_timeout=S&read_timeout=S&snapshot=0"
+            "&reconnect_attempts=N&reconnect_wait=S]")
+
+# The connection is gone (or the server ended our query): reconnect and resume. 0: pymysql's
+# InterfaceError on a closed socket; 1053 server shutdown; 1317 query interrupted (KILL QUERY);
+# 1927 connection killed (MariaDB); 2006/2013/2055 lost.
+LOST = {0, 1053, 1317, 1927, 2006, 2013, 2055}
+# ...and while reconnecting, these mean "not back yet": 1040 too many connections, 2003 refused.
+NOT_BACK_YET = LOST | {1040, 2003}
+_AFTER = re.compile(r"/\*\s*after\s+([\w.,\s]+?)\s*\*/")
 
 
 def _datetime_or_none(value: bytes) -> dt.datetime | dt.date | None:
@@ -99,6 +121,8 @@ class MySqlDsn:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     snapshot: bool = True
+    reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS
+    reconnect_wait: float = DEFAULT_RECONNECT_WAIT
 
     @property
     def where(self) -> str:
@@ -108,38 +132,51 @@ class MySqlDsn:
 
 def parse_mysql_dsn(dsn: str) -> MySqlDsn:
     """Parse `mysql://user:pass@host:port/db?...`; user and password may be percent-encoded."""
-    shown = redact_url(dsn)
-    try:
-        u = urlsplit(dsn)
-        port = u.port or DEFAULT_PORT
-    except ValueError as e:
-        raise SourceError(f"bad MySQL DSN {shown}: {scrub(str(e))}; expected {DSN_HELP}") from None
-    database = unquote(u.path.lstrip("/"))
-    if not u.hostname or not database or "/" in database:
-        raise SourceError(f"bad MySQL DSN {shown}: it needs a host and a database; expected {DSN_HELP}")
-    options = {k: v[-1] for k, v in parse_qs(u.query).items()}
+    u = parse_mysql_url(dsn, label="bad MySQL DSN", help=DSN_HELP, error=SourceError)
+    parsed = MySqlDsn(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
+                      connect_timeout=u.seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+                      read_timeout=u.seconds("read_timeout", DEFAULT_READ_TIMEOUT),
+                      snapshot=u.flag("snapshot", True),
+                      reconnect_attempts=u.integer("reconnect_attempts", DEFAULT_RECONNECT_ATTEMPTS),
+                      reconnect_wait=u.seconds("reconnect_wait", DEFAULT_RECONNECT_WAIT))
+    u.done()
+    return parsed
 
-    def seconds(key: str, default: float) -> float:
-        raw = options.pop(key, None)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = -1.0
-        if value <= 0:
-            raise SourceError(f"bad MySQL DSN {shown}: {key} must be a positive number of seconds")
-        return value
 
-    connect_timeout = seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-    read_timeout = seconds("read_timeout", DEFAULT_READ_TIMEOUT)
-    snapshot = options.pop("snapshot", "1").lower() not in ("0", "false", "no", "off")
-    if options:
-        raise SourceError(f"bad MySQL DSN {shown}: unknown option(s) {', '.join(sorted(options))}; "
-                          f"expected {DSN_HELP}")
-    return MySqlDsn(host=u.hostname, port=port, user=unquote(u.username or ""),
-                    password=Secret(unquote(u.password or "")), database=database,
-                    connect_timeout=connect_timeout, read_timeout=read_timeout, snapshot=snapshot)
+def resume_key(query: str) -> list[tuple[str, str]]:
+    """The keyset a query declares with `/*after col1, col2*/`: (result column, SQL expression)
+    pairs, e.g. `c.id` -> ("id", "c.id"); [] without a marker."""
+    m = _AFTER.search(query)
+    if not m:
+        return []
+    exprs = [e.strip() for e in m.group(1).split(",") if e.strip()]
+    return [(e.rsplit(".", 1)[-1], e) for e in exprs]
+
+
+def resumed(query: str, key: list[tuple[str, str]], last: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+    """`query` with `AND (key) > (last)` at its marker, written out term by term
+    (`a > x OR (a = x AND b > y)`) so the server can use the index the query is ordered by."""
+    names = [f"_after_{i}" for i in range(len(key))]
+    terms = []
+    for i, (_, expr) in enumerate(key):
+        equal = [f"{key[j][1]} = %({names[j]})s" for j in range(i)]
+        terms.append("(" + " AND ".join([*equal, f"{expr} > %({names[i]})s"]) + ")")
+    condition = "AND (" + " OR ".join(terms) + ")"
+    return _AFTER.sub(lambda _m: condition, query, count=1), dict(zip(names, last))
+
+
+def _code(e: BaseException) -> int | None:
+    if isinstance(e, pymysql.MySQLError) and e.args and isinstance(e.args[0], int):
+        return e.args[0]
+    return None
+
+
+class _Lost(Exception):
+    """The connection broke while streaming (internal: turned into a reconnect or a SourceError)."""
+
+    def __init__(self, error: pymysql.MySQLError) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class MySqlSource(ClosingSource):
@@ -148,8 +185,12 @@ class MySqlSource(ClosingSource):
     def __init__(self, dsn: MySqlDsn) -> None:
         self._dsn = dsn
         self._busy = False
+        self.reconnects = 0  # connections re-established after a loss (for tests and logs)
         self._conn: pymysql.connections.Connection | None = None
-        self._conn = self._connect()
+        try:
+            self._conn = self._open()
+        except pymysql.MySQLError as e:
+            raise self._error(e, "cannot connect") from None
 
     @classmethod
     def from_dsn(cls, dsn: str) -> MySqlSource:
@@ -159,44 +200,71 @@ class MySqlSource(ClosingSource):
     def where(self) -> str:
         return self._dsn.where
 
-    def _connect(self) -> pymysql.connections.Connection:
+    def _open(self) -> pymysql.connections.Connection:
+        """A connection in its read transaction (pymysql errors propagate: the caller words them)."""
         d = self._dsn
-        try:
-            conn = pymysql.connect(
-                host=d.host, port=d.port, user=d.user, password=d.password.reveal(),
-                database=d.database, charset="latin1", use_unicode=False, conv=CONVERSIONS,
-                connect_timeout=d.connect_timeout, read_timeout=d.read_timeout,
-                write_timeout=d.read_timeout, autocommit=False,
-                init_command="SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-            )
-        except pymysql.MySQLError as e:
-            raise self._error(e, "cannot connect") from None
+        conn = pymysql.connect(
+            host=d.host, port=d.port, user=d.user, password=d.password.reveal(),
+            database=d.database, charset="latin1", use_unicode=False, conv=CONVERSIONS,
+            connect_timeout=d.connect_timeout, read_timeout=d.read_timeout,
+            write_timeout=d.read_timeout, autocommit=False,
+            init_command="SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        )
         try:
             with conn.cursor() as cur:
                 cur.execute(f"SET SESSION net_write_timeout = {NET_WRITE_TIMEOUT:d}")
                 if d.snapshot:
                     cur.execute("START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT")
-        except pymysql.MySQLError as e:
-            conn.close()
-            raise self._error(e, "cannot start the read transaction") from None
+        except BaseException:
+            conn._force_close()
+            raise
         return conn
 
     def iter_rows(self, query: str, params: Mapping[str, Any] | None = None, *,
                   table: str | None = None) -> Iterator[dict[str, Any]]:
         """Stream rows (text as bytes). One query at a time per source: finish or close the
-        previous iterator first (closing early drains the rest of its result from the server)."""
+        previous iterator first (closing early drains the rest of its result from the server).
+        A lost connection is reconnected and the query resumed after the last row handed on
+        (see the module docstring)."""
         if self._conn is None:
             raise SourceError(f"MySQL {self.where}: the source is closed")
         if self._busy:
             raise SourceError(f"MySQL {self.where}: another query is still streaming on this source; "
                               "consume or close it before starting the next one")
         what = f"reading {table}" if table else "running a query"
+        key = resume_key(query)
         self._busy = True
         rows = 0
+        last: tuple[Any, ...] | None = None
+        try:
+            while True:
+                sql, args = resumed(query, key, last) if last is not None else (query, dict(params or {}))
+                if last is not None:
+                    args = {**dict(params or {}), **args}
+                try:
+                    with closing(self._stream(sql, args, table, what)) as stream:
+                        for record in stream:
+                            if key:
+                                last = self._key_of(record, key, last, what)
+                            rows += 1
+                            yield record
+                    return
+                except _Lost as lost:
+                    if rows and not key:
+                        raise self._error(lost.error, f"{what} failed after {rows} rows (the query declares "
+                                                      "no /*after key*/ to resume from)") from None
+                    self._reconnect(lost.error, what, rows)
+        finally:
+            self._busy = False
+
+    def _stream(self, sql: str, args: dict[str, Any], table: str | None, what: str) -> Iterator[dict[str, Any]]:
+        """One run of one query; a lost connection comes out as `_Lost`, other errors as SourceError."""
+        if self._conn is None:
+            raise SourceError(f"MySQL {self.where}: the source is closed")
         cur = self._conn.cursor(SSCursor)
         try:
             try:
-                cur.execute(query, dict(params or {}))  # a dict always: `%%` means `%` everywhere
+                cur.execute(sql, args)  # a dict always: `%%` means `%` everywhere
             except (ValueError, TypeError, KeyError) as e:
                 raise SourceError(f"MySQL {self.where}: bad query or parameters while {what}: {e!r} "
                                   "(placeholders are %(name)s, a literal percent is %%)") from None
@@ -205,20 +273,54 @@ class MySqlSource(ClosingSource):
                 record = dict(zip(names, row))
                 if table is not None:
                     record["_table"] = table
-                rows += 1
                 yield record
         except pymysql.MySQLError as e:
-            lost = bool(e.args) and e.args[0] in (2006, 2013)
-            if lost:
+            if _code(e) in LOST:
                 self._abandon(cur)
-            raise self._error(e, f"{what} failed after {rows} rows" if lost else f"{what} failed") from None
+                raise _Lost(e) from None
+            raise self._error(e, f"{what} failed") from None
         finally:
-            self._busy = False
-            if self._conn is not None:
+            if self._conn is not None and cur.connection is not None:
                 try:
                     cur.close()  # drains what the consumer did not read
                 except (pymysql.MySQLError, OSError):
                     self._abandon(cur)
+
+    def _key_of(self, record: dict[str, Any], key: list[tuple[str, str]], last: tuple[Any, ...] | None,
+                what: str) -> tuple[Any, ...]:
+        """The row's resume key; it must grow strictly, or resuming could skip or repeat rows."""
+        value = tuple(record.get(column) for column, _ in key)
+        if any(v is None for v in value) or (last is not None and not value > last):
+            raise SourceError(f"MySQL {self.where}: {what}: rows do not come in the strictly increasing order of "
+                              f"the query's resume key ({', '.join(e for _, e in key)}): {last!r} then {value!r}; "
+                              "fix the query's ORDER BY or its /*after ...*/ marker")
+        return value
+
+    def _reconnect(self, cause: pymysql.MySQLError, what: str, rows: int) -> None:
+        """Open a new connection, waiting between attempts; SourceError naming host/db when it
+        cannot be done within `reconnect_attempts`."""
+        d = self._dsn
+        doing = f"{what}: connection lost after {rows} rows"
+        if d.reconnect_attempts < 1:
+            raise self._error(cause, doing, SourceUnavailable) from None
+        log.warning("MySQL %s: %s (%s); reconnecting (up to %d attempts)", self.where, doing,
+                    scrub(str(cause)), d.reconnect_attempts)
+
+        def waiting(state: Any) -> None:
+            log.warning("MySQL %s: reconnect attempt %d failed (%s); next in %.1f s", self.where,
+                        state.attempt_number, scrub(str(state.outcome.exception())), state.next_action.sleep)
+
+        retrying = Retrying(stop=stop_after_attempt(d.reconnect_attempts),
+                            wait=wait_exponential(multiplier=0.5, max=d.reconnect_wait),
+                            retry=retry_if_exception(lambda e: _code(e) in NOT_BACK_YET),
+                            before_sleep=waiting, reraise=True)
+        try:
+            self._conn = retrying(self._open)
+        except pymysql.MySQLError as e:
+            n = retrying.statistics.get("attempt_number", d.reconnect_attempts)
+            raise self._error(e, f"{doing}, and reconnecting failed ({n} attempt(s))", SourceUnavailable) from None
+        self.reconnects += 1
+        log.warning("MySQL %s: reconnected; %s resumes after row %d", self.where, what, rows)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -239,8 +341,8 @@ class MySqlSource(ClosingSource):
         if conn is not None:
             conn._force_close()  # no COM_QUIT round trip on a dead socket
 
-    def _error(self, e: pymysql.MySQLError, doing: str) -> SourceError:
-        code = e.args[0] if e.args and isinstance(e.args[0], int) else None
+    def _error(self, e: pymysql.MySQLError, doing: str, kind: type[SourceError] = SourceError) -> SourceError:
+        code = _code(e)
         message = str(e.args[1]) if len(e.args) > 1 else str(e)
         fix = _FIXES.get(code or 0, "")
         text = f"MySQL {self.where}: {doing}: {message}" + (f" (error {code})" if code else "")
@@ -248,4 +350,4 @@ class MySqlSource(ClosingSource):
         password = self._dsn.password.reveal()
         if password:
             text = text.replace(password, MASK)
-        return SourceError(scrub(text))
+        return kind(scrub(text))

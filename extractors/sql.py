@@ -14,13 +14,9 @@ from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
 from etl.secrets import Secret, redact_url, register
+from extractors.errors import SourceError
 
-
-class SourceError(Exception):
-    """A source cannot be read (unreachable, refused, broken mid-stream, damaged).
-
-    The message names the source (host/db or file) and the fix, and never a password.
-    """
+__all__ = ["SourceError", "SqlSource", "ClosingSource", "open_sql_source", "pyformat_to_named"]
 
 
 @runtime_checkable

@@ -20,7 +20,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from extractors.sql import ClosingSource, SourceError, pyformat_to_named
+from extractors.errors import SourceError
+from extractors.sql import ClosingSource, pyformat_to_named
 
 def _datetime_or_none(value: bytes) -> dt.datetime | None:
     """Converter for columns declared DATETIME; zero or impossible dates become None."""

@@ -52,14 +52,17 @@ _CONTACT_COLUMNS = ("c.id, c.company_id, c.full_name, c.position, c.phone, c.mob
 # company_missing rejects instead of vanishing; contacts of out-of-scope companies are not read).
 # A zero date (0000-00-00, the old site's "unknown") says nothing about when the company last
 # changed: such companies are in scope, not silently left out as older than any `since`.
-# Run in this order; the extractor adds "_table".
+# Run in this order; the extractor adds "_table". `/*after KEY*/` marks where the extractor appends
+# `AND KEY > last` to resume after a lost connection; KEY is what the query is ordered by, unique
+# (extractors/mysql.py).
 SQL_FULL: list[tuple[str, str]] = [
     (COMPANY_TABLE,
      f"SELECT {_COMPANY_COLUMNS} FROM b2b_company "
-     "WHERE updated_at >= %(since)s OR updated_at < '1000-01-01' ORDER BY id"),
+     "WHERE (updated_at >= %(since)s OR updated_at < '1000-01-01') /*after id*/ ORDER BY id"),
     (CONTACT_TABLE,
      f"SELECT {_CONTACT_COLUMNS} FROM b2b_contact c LEFT JOIN b2b_company co ON co.id = c.company_id "
-     "WHERE co.updated_at >= %(since)s OR co.updated_at < '1000-01-01' OR co.id IS NULL ORDER BY c.id"),
+     "WHERE (co.updated_at >= %(since)s OR co.updated_at < '1000-01-01' OR co.id IS NULL) "
+     "/*after c.id*/ ORDER BY c.id"),
 ]
 
 # Delta from the replica past the cursor (ts, id) = the last (updated_at, id) of b2b_company that
@@ -67,17 +70,18 @@ SQL_FULL: list[tuple[str, str]] = [
 # `ts` (a contact needs its company's INN). Contacts: those changed since `ts` and all contacts of
 # changed companies (a company that became inactive takes its contacts with it). Re-reading rows
 # changed exactly at `ts` is harmless: loads are idempotent. The cursor comparison is written out
-# (not as a row value) so MySQL can use ix_company_updated (updated_at, id).
+# (not as a row value) so MySQL can use ix_company_updated (updated_at, id). Companies come in id
+# order (the keyset a lost connection resumes on: unique, never a zero date).
 _COMPANY_PAST_CURSOR = "(co.updated_at > %(ts)s OR (co.updated_at = %(ts)s AND co.id > %(id)s))"
 SQL_DELTA: list[tuple[str, str]] = [
     (COMPANY_TABLE,
      f"SELECT {_COMPANY_COLUMNS} FROM b2b_company WHERE id IN ("
      f"SELECT co.id FROM b2b_company co WHERE {_COMPANY_PAST_CURSOR} "
      "UNION SELECT c.company_id FROM b2b_contact c WHERE c.updated_at >= %(ts)s"
-     ") ORDER BY updated_at, id"),
+     ") /*after id*/ ORDER BY id"),
     (CONTACT_TABLE,
      f"SELECT {_CONTACT_COLUMNS} FROM b2b_contact c LEFT JOIN b2b_company co ON co.id = c.company_id "
-     f"WHERE c.updated_at >= %(ts)s OR {_COMPANY_PAST_CURSOR} ORDER BY c.id"),
+     f"WHERE (c.updated_at >= %(ts)s OR {_COMPANY_PAST_CURSOR}) /*after c.id*/ ORDER BY c.id"),
 ]
 
 

@@ -45,7 +45,7 @@ def handle_errors(f: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from etl.job import EXIT_CONFIG, EXIT_UNAVAILABLE
         from etl.state.base import StateError
-        from extractors.sql import SourceError
+        from extractors.errors import SourceError
         from loaders.bitrix24.errors import PortalRefused, PortalUnavailable
         from validators.egrul.provider import ProviderRefused
 

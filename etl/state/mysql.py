@@ -58,20 +58,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
 from pymysql.constants import CLIENT
 
 from etl.config import ConfigError
-from etl.secrets import Secret, redact_url, register, scrub
+from etl.mysql_url import parse_mysql_url as split_mysql_url
+from etl.secrets import Secret, scrub
 from etl.state import schema
 from etl.state.base import StateError
 from etl.state.sql import CHUNK, SqlStateStore, chunked
 
 URL_HELP = ("mysql://user:password@host:port/database"
             "[?connect_timeout=S&read_timeout=S&lock_timeout=S]")
-DEFAULT_PORT = 3306
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0   # a silent server (network gone) is given up after this long
 DEFAULT_LOCK_TIMEOUT = 60.0    # waiting for another worker's row locks, as SQLite's busy timeout
@@ -149,44 +148,15 @@ class MySQLStateURL:
 
 def parse_mysql_url(url: str) -> MySQLStateURL:
     """Parse a state URL (see the module docstring); ConfigError, password hidden, if unusable."""
-    text = url.strip()
-    register(text)  # the URL and its password
-    shown = redact_url(text)
-    try:
-        u = urlsplit(text)
-        port = u.port or DEFAULT_PORT
-    except ValueError as e:
-        raise ConfigError(f"state store {shown}: {scrub(str(e))}; expected {URL_HELP}") from None
-    if u.scheme.lower().split("+")[0] != "mysql":
-        raise ConfigError(f"state store {shown}: not a mysql:// URL; expected {URL_HELP}")
-    database = unquote(u.path[1:] if u.path.startswith("/") else u.path)
-    if not u.hostname or not database or "/" in database or u.fragment:
-        raise ConfigError(f"state store {shown}: it needs a host and a database name; expected {URL_HELP}")
-    options = {k: v[-1] for k, v in parse_qs(u.query, keep_blank_values=True).items()}
-
-    def seconds(key: str, default: float) -> float:
-        raw = options.pop(key, None)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not (0 < value < 365 * 86400):
-            raise ConfigError(f"state store {shown}: {key} must be a positive number of seconds, got {raw!r}")
-        return value
-
-    connect_timeout = seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-    lock_timeout = seconds("lock_timeout", DEFAULT_LOCK_TIMEOUT)
-    read_timeout = seconds("read_timeout", max(DEFAULT_READ_TIMEOUT, lock_timeout + 60))
-    if options:
-        raise ConfigError(f"state store {shown}: unknown option(s) {', '.join(sorted(options))}; "
-                          f"expected {URL_HELP}")
+    u = split_mysql_url(url, label="state store", help=URL_HELP, error=ConfigError)
+    connect_timeout = u.seconds("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    lock_timeout = u.seconds("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+    read_timeout = u.seconds("read_timeout", max(DEFAULT_READ_TIMEOUT, lock_timeout + 60))
+    u.done()
     if read_timeout <= lock_timeout:
-        raise ConfigError(f"state store {shown}: read_timeout ({read_timeout:g} s) must exceed lock_timeout "
+        raise ConfigError(f"{u.label}: read_timeout ({read_timeout:g} s) must exceed lock_timeout "
                           f"({lock_timeout:g} s), or a statement waiting for a lock is cut off as a lost connection")
-    return MySQLStateURL(host=u.hostname, port=port, user=unquote(u.username or ""),
-                         password=Secret(unquote(u.password or "")), database=database,
+    return MySQLStateURL(host=u.host, port=u.port, user=u.user, password=u.password, database=u.database,
                          connect_timeout=connect_timeout, read_timeout=read_timeout, lock_timeout=lock_timeout)
 
 
