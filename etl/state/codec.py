@@ -8,6 +8,9 @@ and key columns are encoded here once, so SQLite and MySQL hold byte-identical d
 - `to_json` never fails: values JSON cannot hold become something it can (datetimes as ISO text,
   Decimal as text, bytes as `{"$bytes": base64}` which `from_json` turns back into bytes, other
   objects as their repr). `raw_to_json` also caps the text at `RAW_LIMIT` characters.
+- Encoding and decoding go through orjson when it is installed (several times faster: every
+  reject and registry answer of a load is encoded once), falling back to the standard library
+  wherever the two could differ, so the stored text is the same either way.
 - Key columns are at most `KEY_LIMIT` characters (an indexable VARCHAR(255) on MySQL); longer
   keys are folded into a prefix plus a digest, deterministically, so lookups still find them.
 """
@@ -18,11 +21,17 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency; the standard library does it all
+    orjson = None  # type: ignore[assignment]
 
 RAW_LIMIT = 64 * 1024      # characters of JSON kept per raw record; more is cut with a marker
 DETAIL_LIMIT = 8 * 1024    # characters kept of a human detail text
@@ -54,10 +63,11 @@ def ts_from_db(value: str | datetime | None) -> datetime | None:
 def clean_text(value: object, limit: int | None = None) -> str:
     """Any value as storable text: str(), lone surrogates made visible (`\\udcxx`), cut at `limit`."""
     text = value if isinstance(value, str) else ("" if value is None else str(value))
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if not text.isascii():  # ASCII (most keys and codes) holds no surrogate: no need to look
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     if limit is not None and len(text) > limit:
         text = text[:limit] + f"...[cut: {len(text)} chars]"
     return text
@@ -65,6 +75,8 @@ def clean_text(value: object, limit: int | None = None) -> str:
 
 def fold_key(value: object) -> str:
     """A key column value of at most KEY_LIMIT characters (long values: prefix + '~' + sha1)."""
+    if type(value) is str and len(value) <= KEY_LIMIT and value.isascii():  # the common case, at once
+        return value
     text = clean_text(value)
     if len(text) <= KEY_LIMIT:
         return text
@@ -129,8 +141,62 @@ def _rebuild(obj: Any, depth: int, seen: set[int]) -> Any:
     return converted if isinstance(converted, str) else _rebuild(converted, depth + 1, seen)
 
 
+# orjson writes what json.dumps would, except: NaN and infinities as null (json.dumps refuses them,
+# and to_json stores their repr), floats below 1e-4 without json's exponent form (1e-05 as
+# 0.00001, 1e-07 as 1e-7). Output that may hold such a float is encoded again by json.dumps (a
+# false alarm, such as the text "0.00001" in a string, only costs that second encoding).
+_ORJSON_FLOAT_FORM = re.compile(rb"0\.0000|e-\d(?!\d)")
+_PLAIN = (str, int, bool, type(None))
+# what orjson.loads reads otherwise than json.loads with `_object_hook`: bytes markers, and
+# integers beyond 64 bits (read as floats); 19 digits in a row may be one (or part of a string)
+_ORJSON_READS_DIFFERENTLY = re.compile(r"\$bytes|\d{19}")
+_ORJSON_OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS) if orjson else 0
+
+
+def _orjson_default(obj: Any) -> Any:
+    """`_default` for orjson; a float subclass (json.dumps writes it as a number) is refused, so
+    json.dumps encodes that value."""
+    if isinstance(obj, float):
+        raise TypeError("float subclass")
+    return _default(obj)
+
+
+def _orjson_dumps(obj: Any) -> str | None:
+    """`obj` as to_json would encode it, or None where orjson might encode it differently."""
+    try:
+        data = orjson.dumps(obj, default=_orjson_default, option=_ORJSON_OPTIONS)
+    except (TypeError, ValueError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        return None
+    if _ORJSON_FLOAT_FORM.search(data) or (b"null" in data and _may_hold_nonfinite(obj)):
+        return None
+    return data.decode("utf-8")
+
+
+def _may_hold_nonfinite(obj: Any) -> bool:
+    """Whether a NaN or infinity may be inside `obj` (which orjson encoded: no cycles). Values
+    other than plain JSON ones count as maybe: `_default` may turn them into anything."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            stack.extend(value.values())
+        elif kind is list or kind is tuple:
+            stack.extend(value)
+        elif kind is float:
+            if not math.isfinite(value):
+                return True
+        elif kind not in _PLAIN:
+            return True
+    return False
+
+
 def to_json(obj: Any) -> str:
     """`obj` as JSON text; never raises (see the module docstring for what becomes what)."""
+    if orjson is not None:
+        text = _orjson_dumps(obj)
+        if text is not None:
+            return text
     try:
         text = json.dumps(obj, ensure_ascii=False, default=_default, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError):
@@ -170,6 +236,12 @@ def from_json(text: str | bytes | None) -> Any:
     """Stored JSON back as Python (bytes restored); text that is not JSON comes back unchanged."""
     if text is None:
         return None
+    if orjson is not None and not _ORJSON_READS_DIFFERENTLY.search(text if isinstance(text, str) else
+                                                                 text.decode("utf-8", "replace")):
+        try:
+            return orjson.loads(text)  # the same values; what it refuses goes the long way
+        except ValueError:
+            pass
     try:
         return json.loads(text, object_hook=_object_hook)
     except ValueError:
