@@ -457,6 +457,17 @@ def test_reject_filters_and_resolve(store: StateStore) -> None:
     assert store.count_rejects() == {"contact_empty": 1, "inactive:LIQUIDATED": 1, "no_inn": 1}
 
 
+def test_resolving_and_unparking_many_at_once_count_each_record_once(store: StateStore) -> None:
+    run = store.start_run("full", "shop-b")
+    store.add_rejects(run, [Reject("shop-b", str(i), "contact", "company_rejected") for i in range(1200)])
+    store.park(run, [PendingItem("shop-b", "contact", str(i), "company_pending") for i in range(1200)])
+    keys = [("shop-b", "contact", str(i)) for i in range(0, 1200, 2)] * 2 + [("shop-b", "contact", "x")]
+    assert store.resolve_rejects(iter(keys)) == 600 == store.unpark(iter(keys))
+    assert store.count_rejects() == {"company_rejected": 600} and store.count_pending() == {"company_pending": 600}
+    assert {r.source_id for r in store.iter_rejects()} == {p.source_id for p in store.iter_pending()} == {
+        str(i) for i in range(1, 1200, 2)}
+
+
 def test_rejects_accept_a_generator_and_stream_back_in_order(store: StateStore) -> None:
     run = store.start_run("full", "shop-b")
     n = 2500  # more than one page

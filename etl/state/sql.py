@@ -222,10 +222,15 @@ class SqlStateStore(StateStore):
             cur.execute(self._sql(sql), params)
             return cur.rowcount
 
-    def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            with self._guard("write"):
-                self._cursor().executemany(self._sql(sql), rows)
+    def _exec_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """One statement run for every row (the driver sends many rows per statement where it
+        can); returns the rows it changed, summed."""
+        if not rows:
+            return 0
+        cur = self._cursor()
+        with self._guard("write"):
+            cur.executemany(self._sql(sql), rows)
+            return cur.rowcount
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
@@ -427,18 +432,19 @@ class SqlStateStore(StateStore):
         now = self._now()
         with self.transaction():
             known = self.get_contact_names(rows)
-            for identity, parts in sorted(rows.items()):
+            updates, inserts = [], []
+            for identity, parts in sorted(rows.items()):  # key order
                 old = known.get(identity)
                 if old is not None:
                     parts = tuple(new or prev for new, prev in zip(parts, old))
-                    if parts == old:
-                        continue
-                    self._exec("UPDATE contact_names SET last_name = ?, first_name = ?, middle_name = ?,"
-                               " updated_at = ? WHERE identity = ?", (*parts, now, identity))
+                    if parts != old:
+                        updates.append((*parts, now, identity))
                 else:
-                    self._exec(self._insert_ignore("contact_names", ("identity", "last_name", "first_name",
-                                                                     "middle_name", "updated_at")),
-                               (identity, *parts, now))
+                    inserts.append((identity, *parts, now))
+            self._exec_many("UPDATE contact_names SET last_name = ?, first_name = ?, middle_name = ?,"
+                            " updated_at = ? WHERE identity = ?", updates)
+            self._insert_missing("contact_names", ("identity", "last_name", "first_name", "middle_name",
+                                                   "updated_at"), inserts)
 
     def reassign_contact_keys(self, pairs: Iterable[tuple[str, str]]) -> int:
         moved = 0
@@ -560,12 +566,10 @@ class SqlStateStore(StateStore):
         return self._delete_keyed("rejects", keys)
 
     def _delete_keyed(self, table: str, keys: Iterable[SourceKey]) -> int:
-        n = 0
-        sql = f"DELETE FROM {table} WHERE source = ? AND kind = ? AND source_id = ?"
+        rows = sorted({(codec.fold_key(source), codec.fold_key(kind), codec.fold_key(source_id))
+                       for source, kind, source_id in keys})  # key order, each row once
         with self.transaction():
-            for source, kind, source_id in keys:
-                n += self._exec(sql, (codec.fold_key(source), codec.fold_key(kind), codec.fold_key(source_id)))
-        return n
+            return self._exec_many(f"DELETE FROM {table} WHERE source = ? AND kind = ? AND source_id = ?", rows)
 
     def iter_rejects(self, run_id: int | None = None, reason: str | None = None,
                      source: str | None = None, kind: str | None = None) -> Iterator[RejectRow]:

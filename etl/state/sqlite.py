@@ -56,6 +56,10 @@ def sqlite_path(url: str | os.PathLike[str]) -> str:
     return path if path == MEMORY else os.path.expanduser(path)
 
 
+class _SomeTaken(Exception):
+    """A batch insert met keys already taken (undone; redone row by row)."""
+
+
 class SQLiteStateStore(SqlStateStore):
     TYPES = {
         "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -109,6 +113,19 @@ class SQLiteStateStore(SqlStateStore):
             conn.close()
             raise
         return conn
+
+    def _insert_missing(self, table: str, cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[bool]:
+        """All rows by one executemany (a statement per row costs far more); when fewer rows went
+        in than were given, that is undone and row by row tells which rows did."""
+        if len(rows) > 1:
+            try:
+                with self.transaction():  # a savepoint inside the caller's transaction
+                    if self._exec_many(self._insert_ignore(table, cols), rows) != len(rows):
+                        raise _SomeTaken
+                return [True] * len(rows)
+            except _SomeTaken:
+                pass
+        return super()._insert_missing(table, cols, rows)
 
     def _insert_ignore(self, table: str, cols: Sequence[str]) -> str:
         return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) ON CONFLICT DO NOTHING"
