@@ -54,6 +54,11 @@ class ConsumerOptions:
         return self.dlq_topic or f"{self.topic}.dlq"
 
 
+# What of a dead letter is copied to the DLQ: under the broker's default message.max.bytes (1 MB)
+DLQ_MAX_BYTES = 900_000
+DLQ_MAX_KEY_BYTES = 16_384
+
+
 class Transient(Exception):
     """A batch could not be completed for a reason that will pass; retry it."""
 
@@ -257,7 +262,14 @@ class ChangeConsumer:
                        ("crm-etl.origin.offset", str(msg.offset()).encode()),
                        ("crm-etl.error", scrub(why)[:1000].encode("utf-8", "replace")),
                        ("crm-etl.failed-at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode())]
-            self.producer.produce(self.opts.dlq, key=msg.key(), value=msg.value(), headers=headers)
+            key, value = msg.key(), msg.value()
+            if len(key or b"") + len(value or b"") > DLQ_MAX_BYTES:
+                # a message bigger than the broker takes (1 MB by default) would fail the produce,
+                # the batch would never be committed and the partition would be stuck on it: the
+                # DLQ gets its head; the whole of it stays at its origin offset
+                headers.append(("crm-etl.truncated-from", str(len(value or b"")).encode()))
+                key, value = (key or b"")[:DLQ_MAX_KEY_BYTES] or None, (value or b"")[:DLQ_MAX_BYTES]
+            self.producer.produce(self.opts.dlq, key=key, value=value, headers=headers)
         left = self.producer.flush(30)
         if left:
             raise RuntimeError(f"{left} dead letters not acknowledged by the broker within 30 s")
