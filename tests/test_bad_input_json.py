@@ -16,8 +16,6 @@ import pytest
 
 from tests.bad_input_support import ACTIVE, Stage, partner, write_export
 
-pytestmark = [pytest.mark.slow]
-
 
 @pytest.fixture
 def stage(tmp_path: Path):

@@ -20,7 +20,7 @@ import pytest
 from tests.bad_input_support import ACTIVE, Stage, partner
 from tests.test_consume import consume_args
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka]
 
 
 def event(pid: int, **over: Any) -> bytes:

@@ -13,7 +13,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ import pytest
 from tests.bad_input_support import ACTIVE, Stage
 from tests.test_extract_sql import company, contact, mysql_shop_db
 
-pytestmark = [pytest.mark.mysql, pytest.mark.slow]
+pytestmark = [pytest.mark.mysql]
 
 MAX_ID = 2 ** 32 - 1                       # INT UNSIGNED
 NULLS = dict.fromkeys(("legal_form", "kpp", "ogrn", "phone", "email", "legal_address", "bank_name",

@@ -18,13 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 
 from tests.bad_input_support import ACTIVE, Stage, partner, write_export
 from tests.test_extract_sql import company, contact, mysql_connect, mysql_shop_db
-
-pytestmark = [pytest.mark.slow]
 
 SQL = "x'); DROP TABLE t; --"
 SQL_A = "Robert'); DROP TABLE b2b_contact; --"
@@ -69,10 +66,9 @@ def test_harmful_text_is_stored_as_harmless_text(tmp_path: Path) -> None:
         assert companies[ACTIVE[3]]["TITLE"] == "ПАО <b>ACME</b> ＄result[c1]"
         assert companies[ACTIVE[3]]["REQUISITE"]["RQ_COMPANY_FULL_NAME"].endswith('"<b>ACME</b> ＄result[c1]"')
         # a rerun: our stored hashes and keys read back equal, nothing is written again
-        writes = stage.cli("report", "--format", "json")
         r = stage.full_b(tmp_path / "export.json")
         again = json.loads(stage.cli("report", "--format", "json").output)
-        assert r.exit_code == 0 and again["crm"]["write_commands"] == 0, (writes.output, again)
+        assert r.exit_code == 0 and again["crm"]["write_commands"] == 0, again
     finally:
         stage.stop()
 
