@@ -145,28 +145,28 @@ def nulls(item: dict[str, Any]) -> dict[str, Any]:
 # The items of one export, each a different kind of wrong; (kind, source_id) -> the reject expected
 # (reason, words of its detail), or None: the item loads.
 WRONG = [
-    (5, ("record", "#0"), ("bad_record", "record #0 is a int, not an object")),
-    ("x", ("record", "#1"), ("bad_record", "is a str")),
-    (None, ("record", "#2"), ("bad_record", "is a NoneType")),
-    ([partner(11)], ("record", "#3"), ("bad_record", "is a list")),
+    (5, ("record", "#0"), ("bad_record", "record #0 is a number, not an object")),
+    ("x", ("record", "#1"), ("bad_record", "is a string, not an object")),
+    (None, ("record", "#2"), ("bad_record", "is null, not an object")),
+    ([partner(11)], ("record", "#3"), ("bad_record", "is a list, not an object")),
     # INN as a JSON number: read as text; one that lost its leading zero gets it back
     (partner(11, TAXNUMS=[{"TAXTYPE": "RU1", "TAXNUM": int(ACTIVE[11])}]), ("company", "0000000011"), None),
     (partner(12, inn=None, TAXNUMS=[{"TAXTYPE": "RU1", "TAXNUM": 274062111}]),
      ("company", "0000000012"), ("egrul_not_found", "")),   # 0274062111: valid, not in our registry
     (partner(13, TAXNUMS=[{"TAXTYPE": "RU1", "TAXNUM": [ACTIVE[1]]}]), ("company", "0000000013"),
-     ("bad_record", "TAXNUMS[0].TAXNUM: expected text, got list")),
+     ("bad_record", "TAXNUMS[0].TAXNUM: expected text, got a list")),
     (partner(14, TAXNUMS=[{"TAXTYPE": "RU1", "TAXNUM": True}]), ("company", "0000000014"),
-     ("bad_record", "TAXNUMS[0].TAXNUM: expected text, got bool")),
+     ("bad_record", "TAXNUMS[0].TAXNUM: expected text, got a boolean")),
     (partner(15, TAXNUMS={"RU1": ACTIVE[1]}), ("company", "0000000015"),
-     ("bad_record", "TAXNUMS: expected a list, got dict")),
+     ("bad_record", "TAXNUMS: expected a list, got an object")),
     # phones: a number and a list of numbers are read; a list where objects belong is a bad record
     (partner(16, inn=ACTIVE[3], COMM={"PHONE": [{"TEL_NUMBER": 84951234567}],
                                       "MOBILE": [{"TEL_NUMBER": ["8 916 123-45-67", "8 926 765-43-21"]}]}),
      ("company", "0000000016"), None),
     (partner(17, COMM={"PHONE": ["8 495 123-45-67"]}), ("company", "0000000017"),
-     ("bad_record", "COMM.PHONE[0]: expected an object, got str")),
+     ("bad_record", "COMM.PHONE[0]: expected an object, got a string")),
     (partner(18, COMM={"PHONE": 84951234567}), ("company", "0000000018"),
-     ("bad_record", "COMM.PHONE: expected a list, got int")),
+     ("bad_record", "COMM.PHONE: expected a list, got a number")),
     # nulls everywhere: a partner without identity is a bad record; nulls elsewhere mean blank
     ({k: None for k in partner(19)}, ("company", "#12"), ("bad_record", "PARTNER: missing")),
     (nulls(partner(20, inn=ACTIVE[0])), ("company", "0000000020"), None),
@@ -175,9 +175,9 @@ WRONG = [
     (partner(23, TAXNUMS=[{"TAXTYPE": "RU1", "TAXNUM": None}]), ("company", "0000000023"), ("no_inn", "")),
     (partner(24, inn=ACTIVE[5], CONTACTS=[None, {"PARTNER": None}, {k: None for k in partner(0)["CONTACTS"][0]}
                                           | {"PARTNER": "0000090024"}]),
-     ("contact", "0000000024/0"), ("bad_record", "CONTACTS[0]: expected an object, got NoneType")),
+     ("contact", "0000000024/0"), ("bad_record", "CONTACTS[0]: expected an object, got null")),
     (partner(25, CHANGED_AT=20250115103000.5), ("company", "0000000025"),
-     ("bad_record", "CHANGED_AT: expected YYYYMMDDhhmmss text, got float")),
+     ("bad_record", "CHANGED_AT: expected YYYYMMDDhhmmss text, got a number")),
 ]
 
 

@@ -177,8 +177,8 @@ def test_contact_rejects_in_rule_order() -> None:
         "104": (rejects.COMPANY_REJECTED, rejects.NO_INN),
         "105": (rejects.COMPANY_REJECTED, rejects.BAD_RECORD),
         "107": (rejects.COMPANY_REJECTED, rejects.SOURCE_INACTIVE),
-        "108": (rejects.BAD_RECORD, "company_id: expected an integer, got str 'x'"),
-        "109": (rejects.BAD_RECORD, "email: expected text, got list"),
+        "108": (rejects.BAD_RECORD, "company_id: expected an integer, got a string 'x'"),
+        "109": (rejects.BAD_RECORD, "email: expected text, got a list"),
     }
     assert isinstance(out[-1], Contact) and out[-1].phones[0].e164 == "+74951234567"
     # an empty contact is handed on: the pipeline rejects it contact_empty once its company loads

@@ -219,13 +219,13 @@ def test_contacts_of_a_rejected_company(over: dict[str, Any], company_reason: st
     assert [(r.source_id, r.kind, r.reason, r.detail) for r in out[1:]] == [
         ("0002000001", "contact", rejects.COMPANY_REJECTED, company_reason),
         ("0002000002", "contact", rejects.SOURCE_DELETED, "XDELE = X"),                 # deleted first
-        ("0002000003", "contact", rejects.BAD_RECORD, "CONTACTS[2].NAME_LAST: expected text, got dict"),
+        ("0002000003", "contact", rejects.BAD_RECORD, "CONTACTS[2].NAME_LAST: expected text, got an object"),
     ]
 
 
 def test_contact_with_its_own_bad_field() -> None:
     out = run(partner(STATUS="E0003", CONTACTS=[person("0002000003", NAME_LAST={"x": 1})]))
-    assert (out[1].reason, out[1].detail) == (rejects.BAD_RECORD, "CONTACTS[0].NAME_LAST: expected text, got dict")
+    assert (out[1].reason, out[1].detail) == (rejects.BAD_RECORD, "CONTACTS[0].NAME_LAST: expected text, got an object")
 
 
 def _nulls_everywhere(value: Any) -> Any:

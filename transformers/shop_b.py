@@ -26,7 +26,7 @@ from etl.config import ShopSettings
 from etl.dto import BankAccount, Company, Contact, Phone, Reject
 from transformers.base import Output
 from transformers.cleaning import clean_emails, clean_phones, tidy_name_part
-from transformers.cleaning.fields import MAX_TEXT, BadField, raw_text, text, text_value
+from transformers.cleaning.fields import MAX_TEXT, BadField, json_type, raw_text, text, text_value
 from validators.inn import compact
 
 ACTIVE_STATUS = "E0002"
@@ -96,7 +96,7 @@ class ShopBTransformer:
         what a deletion means in the CRM); anything else is a `bad_record`."""
         if not isinstance(event, Mapping):
             yield Reject(self.source, "?", "record", rejects.BAD_RECORD,
-                         f"event is a {type(event).__name__}, not an object", raw=event)
+                         f"event is {json_type(event)}, not an object", raw=event)
             return
         event_type = event.get("event_type")
         partner = event.get("partner")
@@ -127,7 +127,7 @@ class ShopBTransformer:
         where = f"#{n}" if n is not None else "?"
         if type(record) is not dict and not isinstance(record, Mapping):
             yield Reject(self.source, where, "record", rejects.BAD_RECORD,
-                         f"record {where} is a {type(record).__name__}, not an object", raw=record)
+                         f"record {where} is {json_type(record)}, not an object", raw=record)
             return
         partner_id = _partner_id(record.get("PARTNER"))
         if not partner_id:
@@ -187,7 +187,7 @@ class ShopBTransformer:
                  updated_at: datetime | None) -> Contact | Reject:
         if type(item) is not dict and not isinstance(item, Mapping):
             return self._reject(f"{partner_id}/{i}", "contact", rejects.BAD_RECORD,
-                                f"CONTACTS[{i}]: expected an object, got {type(item).__name__}", item)
+                                f"CONTACTS[{i}]: expected an object, got {json_type(item)}", item)
         contact_id = _partner_id(item.get("PARTNER"))
         if not contact_id:
             return self._reject(f"{partner_id}/{i}", "contact", rejects.BAD_RECORD,
@@ -240,14 +240,14 @@ def _taxnums(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, list):
-        raise BadField("TAXNUMS", f"expected a list, got {type(value).__name__}")
+        raise BadField("TAXNUMS", f"expected a list, got {json_type(value)}")
     found: dict[str, str] = {}
     for i, entry in enumerate(value):
         if not isinstance(entry, Mapping):
-            raise BadField(f"TAXNUMS[{i}]", f"expected an object, got {type(entry).__name__}")
+            raise BadField(f"TAXNUMS[{i}]", f"expected an object, got {json_type(entry)}")
         kind = entry.get("TAXTYPE")
         if not isinstance(kind, str):
-            raise BadField(f"TAXNUMS[{i}].TAXTYPE", f"expected text, got {type(kind).__name__}")
+            raise BadField(f"TAXNUMS[{i}].TAXTYPE", f"expected text, got {json_type(kind)}")
         try:
             raw = entry.get("TAXNUM")
             if type(raw) is int and raw >= 0 and kind in _TAXNUM_DIGITS:
@@ -274,7 +274,7 @@ def _comm(value: Any) -> tuple[tuple[Phone, ...], tuple[str, ...]]:
     if value is None:
         return (), ()
     if type(value) is not dict and not isinstance(value, Mapping):
-        raise BadField("COMM", f"expected an object, got {type(value).__name__}")
+        raise BadField("COMM", f"expected an object, got {json_type(value)}")
     phones: list[Phone] = []
     for key, kind in _PHONE_KINDS:
         entries = value.get(key)
@@ -323,10 +323,10 @@ def _entries(value: Any, key: str) -> list[Mapping[str, Any]]:
     if type(value) is not list:
         if isinstance(value, Mapping):
             return [value]
-        raise BadField(key, f"expected a list, got {type(value).__name__}")
+        raise BadField(key, f"expected a list, got {json_type(value)}")
     for i, entry in enumerate(value):
         if type(entry) is not dict and not isinstance(entry, Mapping):
-            raise BadField(f"{key}[{i}]", f"expected an object, got {type(entry).__name__}")
+            raise BadField(f"{key}[{i}]", f"expected an object, got {json_type(entry)}")
     return value
 
 
@@ -334,7 +334,7 @@ def _address(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, Mapping):
-        raise BadField("ADDRESS", f"expected an object, got {type(value).__name__}")
+        raise BadField("ADDRESS", f"expected an object, got {json_type(value)}")
     keys = [k for k in _ADDRESS_ORDER if k in value] + [k for k in value if k not in _ADDRESS_ORDER]
     parts = []
     for key in keys:
@@ -377,7 +377,7 @@ def _changed_at(value: Any) -> datetime | None:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        raise BadField("CHANGED_AT", f"expected YYYYMMDDhhmmss text, got {type(value).__name__}")
+        raise BadField("CHANGED_AT", f"expected YYYYMMDDhhmmss text, got {json_type(value)}")
     s = value.strip()
     try:
         if len(s) != 14 or not s.isdigit():
@@ -390,7 +390,7 @@ def _changed_at(value: Any) -> datetime | None:
 
 def _check_contacts_shape(value: Any) -> None:
     if value is not None and not isinstance(value, list):
-        raise BadField("CONTACTS", f"expected a list, got {type(value).__name__}")
+        raise BadField("CONTACTS", f"expected a list, got {json_type(value)}")
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -16,6 +16,15 @@ MAX_TEXT = 8192  # characters (or bytes) in one raw text value; more is not some
 MOSCOW = ZoneInfo("Europe/Moscow")
 
 
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for reject reasons ("is a number, not an object")."""
+    return _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
+
+
 class BadField(Exception):
     """A raw field cannot be mapped; `str(e)` is the detail of the `bad_record` Reject."""
 
@@ -60,7 +69,7 @@ def raw_text(value: Any, key: str, where: str = "") -> str:
     try:
         return decode_legacy(value)
     except TypeError:
-        raise BadField(_label(key, where), f"expected text, got {type(value).__name__}") from None
+        raise BadField(_label(key, where), f"expected text, got {json_type(value)}") from None
 
 
 def _label(key: str, where: str) -> str:
@@ -84,7 +93,7 @@ def integer_value(value: Any, key: str) -> int:
         return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    what = "missing" if value is None else f"expected an integer, got {type(value).__name__} {_short(value)}"
+    what = "missing" if value is None else f"expected an integer, got {json_type(value)} {_short(value)}"
     raise BadField(key, what)
 
 
@@ -105,7 +114,7 @@ def local_time_to_utc(value: Any, label: str, zone: ZoneInfo = MOSCOW) -> dateti
         return value.astimezone(UTC)
     if isinstance(value, date):
         return datetime.combine(value, time(), zone).astimezone(UTC)
-    raise BadField(label, f"expected a date-time, got {type(value).__name__}")
+    raise BadField(label, f"expected a date-time, got {json_type(value)}")
 
 
 def _short(value: Any, limit: int = 40) -> str:
