@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from etl.secrets import Secret, redact_url, register, scrub
+from etl.secrets import Secret, normalise_userinfo, redact_url, register, scrub
 
 DEFAULT_PORT = 3306
 SCHEMES = ("mysql", "mariadb", "mysql+pymysql")
@@ -78,12 +78,19 @@ class MySqlUrl:
                              f"expected {self.help}")
 
 
+def wire_password(password: Secret) -> bytes:
+    """The password as the server hashed it at CREATE USER: UTF-8, what clients send today
+    (pymysql would encode a str as latin-1 and fail on any other letter)."""
+    return password.reveal().encode("utf-8")
+
+
 def parse_mysql_url(url: str, *, label: str, help: str, error: type[Exception]) -> MySqlUrl:
     """Split a `mysql://` URL. `label` prefixes messages (followed by the masked URL); `error` is
     raised, never showing the password, if the URL is unusable."""
     text = url.strip()
     register(text)  # the URL and its password are hidden from every message from now on
     shown = f"{label} {redact_url(text)}"
+    text = normalise_userinfo(text)  # a password with an unencoded @ / ? # stays the password
     try:
         u = urlsplit(text)
         port = u.port or DEFAULT_PORT

@@ -43,7 +43,7 @@ from pymysql.converters import conversions, convert_date, convert_datetime
 from pymysql.cursors import SSCursor
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from etl.mysql_url import parse_mysql_url
+from etl.mysql_url import parse_mysql_url, wire_password
 from etl.secrets import MASK, Secret, scrub
 from extractors.errors import SourceError, SourceUnavailable
 from extractors.sql import ClosingSource
@@ -204,7 +204,7 @@ class MySqlSource(ClosingSource):
         """A connection in its read transaction (pymysql errors propagate: the caller words them)."""
         d = self._dsn
         conn = pymysql.connect(
-            host=d.host, port=d.port, user=d.user, password=d.password.reveal(),
+            host=d.host, port=d.port, user=d.user, password=wire_password(d.password),
             database=d.database, charset="latin1", use_unicode=False, conv=CONVERSIONS,
             connect_timeout=d.connect_timeout, read_timeout=d.read_timeout,
             write_timeout=d.read_timeout, autocommit=False,

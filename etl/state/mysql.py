@@ -64,6 +64,7 @@ from pymysql.constants import CLIENT
 
 from etl.config import ConfigError
 from etl.mysql_url import parse_mysql_url as split_mysql_url
+from etl.mysql_url import wire_password
 from etl.secrets import Secret, scrub
 from etl.state import schema
 from etl.state.base import StateError
@@ -222,7 +223,7 @@ class MySQLStateStore(SqlStateStore):
     def _connect(self) -> pymysql.connections.Connection:
         u = self.url
         conn = pymysql.connect(
-            host=u.host, port=u.port, user=u.user or None, password=u.password.reveal(), database=u.database,
+            host=u.host, port=u.port, user=u.user or None, password=wire_password(u.password), database=u.database,
             charset="utf8mb4", autocommit=True, client_flag=CLIENT.FOUND_ROWS,
             connect_timeout=u.connect_timeout, read_timeout=u.read_timeout, write_timeout=u.read_timeout)
         try:
