@@ -176,18 +176,61 @@ def _exports(data: Path) -> list[str]:
     return [a for p in sorted((data / "shop_b").glob("export_*.json")) for a in ("--file", str(p))]
 
 
-def load(services: Services, work: Path, data: Path, since: str) -> tuple[float, int, float]:
+class Sampler:
+    """The portal's admitted-request count, read every 0.25 s while a load runs."""
+
+    def __init__(self, services: Services) -> None:
+        import threading
+
+        self.services = services
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), self.services.admitted()))
+            self._stop.wait(0.25)
+
+    def __enter__(self) -> "Sampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.monotonic(), self.services.admitted()))
+
+    def phases(self, rate: float) -> dict:
+        """Where a load's wall time went: before its first request, the sustained part (from the
+        burst spent to the last request: its request share), and after its last request."""
+        (t0, a0), (t_end, a_end) = self.samples[0], self.samples[-1]
+        first = next((t for t, a in self.samples if a > a0), t_end)
+        burst = next(((t, a) for t, a in self.samples if a - a0 >= BURST), None)
+        last = next((t for t, a in reversed(self.samples) if a < a_end), t0)
+        last = next((t for t, a in self.samples if t > last), t_end)  # the sample that saw it
+        out = {"before_first": first - t0, "after_last": t_end - last, "sustained_s": 0.0, "sustained_share": 0.0}
+        if burst is not None and last > burst[0]:
+            out["sustained_s"] = last - burst[0]
+            out["sustained_share"] = (a_end - burst[1]) / (out["sustained_s"] * rate)
+        return out
+
+
+def load(services: Services, work: Path, data: Path, since: str) -> tuple[float, int, float, dict]:
     """Both full loads in their own processes; returns (seconds, peak RSS KB of the two, each with
-    its extraction process, CPU seconds of the loads with their extraction processes)."""
-    peak, cpu = 0, 0.0
+    its extraction process, CPU seconds of the loads with their extraction processes, shop -> where
+    its wall time went)."""
+    peak, cpu, phases = 0, 0.0, {}
     t0 = time.monotonic()
     for args in (["full", "shop-a", "--since", since], ["full", "shop-b", *_exports(data)]):
         rss = work / "rss"
-        subprocess.run([PY, "-c", RSS_WRAPPER, str(rss), *args, "--no-progress", "--log-level", "WARNING"],
-                       env=services.env, check=False, stdout=subprocess.DEVNULL)
+        with Sampler(services) as sampler:
+            subprocess.run([PY, "-c", RSS_WRAPPER, str(rss), *args, "--no-progress", "--log-level", "WARNING"],
+                           env=services.env, check=False, stdout=subprocess.DEVNULL)
+        phases[args[1]] = sampler.phases(RATE)
         kb, seconds = rss.read_text().split()
         peak, cpu = max(peak, int(kb)), cpu + float(seconds)
-    return time.monotonic() - t0, peak, cpu
+    return time.monotonic() - t0, peak, cpu, phases
 
 
 def sustained_share(work: Path, data: Path) -> dict:
@@ -227,7 +270,7 @@ def network_run(work: Path, data: Path, since: str) -> dict:
     try:
         s0 = services.stats()
         emulator_cpu = services.cpu()
-        seconds, rss, load_cpu = load(services, work, data, since)
+        seconds, rss, load_cpu, phases = load(services, work, data, since)
         emulator_cpu = services.cpu() - emulator_cpu
         s1 = services.stats()
         with open_state(work / "state.sqlite") as state:
@@ -235,7 +278,7 @@ def network_run(work: Path, data: Path, since: str) -> dict:
         c = Counter()
         for r in runs:
             c.update({k: v for k, v in r.counts.items() if isinstance(v, (int, float))})
-        re_seconds, _, _ = load(services, work, data, since)
+        re_seconds, _, _, _ = load(services, work, data, since)
         s2 = services.stats()
         with open_state(work / "state.sqlite") as state:
             rerun = Counter()
@@ -246,7 +289,7 @@ def network_run(work: Path, data: Path, since: str) -> dict:
     requests_ = s1["http_requests"] - s0["http_requests"]
     return {"seconds": seconds, "rss_kb": rss, "requests": requests_, "counts": c,
             "rerun_counts": rerun, "rerun_writes": rerun["crm_write_commands"], "rerun_seconds": re_seconds,
-            "load_seconds": c["seconds"], "load_cpu": load_cpu, "emulator_cpu": emulator_cpu}
+            "load_seconds": c["seconds"], "load_cpu": load_cpu, "emulator_cpu": emulator_cpu, "phases": phases}
 
 
 def main(report) -> None:
@@ -290,7 +333,14 @@ def main(report) -> None:
         report(f"achieved request rate / limit at {RATE:g} req/s (information)", achieved / RATE, "ratio")
         report("  CPU of the loads (with extraction), per wall second", res["load_cpu"] / res["seconds"], "cores")
         report("  CPU of both emulators, per wall second", res["emulator_cpu"] / res["seconds"], "cores")
+        per_request = res["emulator_cpu"] / max(res["requests"], 1)
+        report("  emulators' CPU per portal request (50 commands)", per_request * 1000, "ms")
+        report("  requests/s the emulators could answer on one free core", 1 / max(per_request, 1e-9), "req/s")
         report("  cores of this machine", float(os.cpu_count() or 0), "cores")
+        for shop, ph in res["phases"].items():
+            report(f"  {shop}: s before the first request / sustained / after the last",
+                   f"{ph['before_first']:.1f} / {ph['sustained_s']:.1f} / {ph['after_last']:.1f}")
+            report(f"  {shop}: request share over the sustained part", ph["sustained_share"], "ratio")
         report("EGRUL lookups per distinct INN not yet cached, first run",
                c["egrul_lookups"] / max(c["egrul_uncached_inns"], 1), "", "1.0")
         report("  distinct INNs / of them not yet cached / lookups",
