@@ -146,7 +146,7 @@ def _rebuild(obj: Any, depth: int, seen: set[int]) -> Any:
 # 0.00001, 1e-07 as 1e-7). Output that may hold such a float is encoded again by json.dumps (a
 # false alarm, such as the text "0.00001" in a string, only costs that second encoding).
 _ORJSON_FLOAT_FORM = re.compile(rb"0\.0000|e-\d(?!\d)")
-_PLAIN = (str, int, bool, type(None))
+_PLAIN = frozenset((str, int, bool, type(None)))
 # what orjson.loads reads otherwise than json.loads with `_object_hook`: bytes markers, and
 # integers beyond 64 bits (read as floats); 19 digits in a row may be one (or part of a string)
 _ORJSON_READS_DIFFERENTLY = re.compile(r"\$bytes|\d{19}")
@@ -167,7 +167,8 @@ def _orjson_dumps(obj: Any) -> str | None:
         data = orjson.dumps(obj, default=_orjson_default, option=_ORJSON_OPTIONS)
     except (TypeError, ValueError, RecursionError):  # orjson.JSONEncodeError is a TypeError
         return None
-    if _ORJSON_FLOAT_FORM.search(data) or (b"null" in data and _may_hold_nonfinite(obj)):
+    if ((b"0.0000" in data or b"e-" in data) and _ORJSON_FLOAT_FORM.search(data)) or (
+            b"null" in data and _may_hold_nonfinite(obj)):
         return None
     return data.decode("utf-8")
 
@@ -180,9 +181,9 @@ def _may_hold_nonfinite(obj: Any) -> bool:
         value = stack.pop()
         kind = type(value)
         if kind is dict:
-            stack.extend(value.values())
+            stack += [v for v in value.values() if type(v) not in _PLAIN]
         elif kind is list or kind is tuple:
-            stack.extend(value)
+            stack += [v for v in value if type(v) not in _PLAIN]
         elif kind is float:
             if not math.isfinite(value):
                 return True
