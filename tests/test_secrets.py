@@ -1,21 +1,23 @@
-"""Secrets never leak (issue 5): not in stdout, stderr, logs, reports, rejects, the state store, the
-CRM or exception messages, in any form (as is, percent-encoded, JSON-escaped, or in part).
+"""Secrets never leak (issue 5): not in stdout, stderr, logs, reports, rejects, the state stores,
+the CRM or exception messages, in any form (as is, percent-encoded, JSON-escaped, or in part).
 
 The real CLI runs in child processes (the emulators in this process register the webhook code
 with `etl.secrets` themselves, which would hide a leak from an in-process run), at DEBUG level,
 with recognisable secret values:
 
-- shop A from MariaDB as a dedicated user whose password needs percent-encoding in the DSN; the
-  state store on MariaDB as the same user; shop B from the generated JSON exports;
-- full loads of both shops, a delta, the Kafka consumer, the reports, rejects and status;
+- shop A from MariaDB as a dedicated user whose password has non-ASCII letters and characters that
+  must be percent-encoded in the DSN; the state store on MariaDB as the same user; shop B from the
+  generated JSON exports;
+- full loads of both shops, the Kafka consumer, a delta, the reports, rejects and status;
 - failures that carry the secrets' context: a wrong MySQL password for the shop and for the state
-  store, an unreachable webhook host, the webhook turning invalid between two deltas, an EGRUL key
-  refused (403) and an EGRUL quota used up (403 with the right key);
+  store, a password written into the DSN unencoded, an unreachable webhook host, the webhook
+  turning invalid between two deltas, a consumer whose webhook is refused, an EGRUL key refused
+  (403) and an EGRUL quota used up (403 with the right key);
 - `crm-etl demo` at a small scale, with the same webhook code and EGRUL key.
 
-Then every file under the test's directory (logs, generated data, SQLite state files, the
-emulated CRM's database), a dump of every table of the MySQL and SQLite state stores and every
-captured output are searched for the secrets.
+Then every captured output, every file under the test's directory (logs, generated data, SQLite
+state stores, the emulated CRMs' databases) and a dump of every table of every state store are
+searched for the secrets.
 """
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
-import pymysql
 import pytest
 import requests
 
@@ -52,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # that must be escaped in URLs and JSON, and non-ASCII letters.
 WEBHOOK_CODE = "wh7Kq9Zx31cQd5Lp8Vn2Rt6Jy"
 EGRUL_TOKEN = 'dd4Hy6Kp3W+vG/Tk=e"n\\Ts1Jf7Qm'
-MYSQL_PASSWORD = "my0Pa55Gx5 Pr:P@ss/%3F+&?#Nc2Ud7Ew"
+MYSQL_PASSWORD = "my0Pa55Gx5 Пр:P@ss/%3F+&?#Nc2Ud7Ew"
 WRONG_MYSQL_PASSWORD = "wr9Bz47Mq1#Pw?&=Ve9Lo3Kx"
 UNENCODED_MYSQL_PASSWORD = "un8Hf3@Wq/x?y#Kd7Lm2:Ps@Vb"   # written into the DSN as is, not encoded
 WRONG_EGRUL_TOKEN = "wt5Rt5Yu8I+Tk/Io2Pa6Zc"
@@ -111,7 +112,8 @@ class Ran:
     seconds: float = 0.0
 
     def __str__(self) -> str:
-        return f"`crm-etl {' '.join(self.args)}` ({self.name}) exited {self.code}\n{self.stdout}\n{self.stderr}"
+        return (f"`crm-etl {' '.join(self.args)}` ({self.name}) exited {self.code} after {self.seconds:.1f} s\n"
+                f"{self.stdout}\n{self.stderr}")
 
 
 class Cli:
@@ -421,3 +423,14 @@ def test_an_unhandled_exception_prints_its_traceback_without_the_secret(where):
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert "RuntimeError: cannot use ***" in r.stderr and "Traceback" in r.stderr, r.stderr
     assert not find_leaks(where, r.stderr)
+
+
+def test_a_mysql_url_with_an_unencoded_password_is_named_with_the_password_masked(tmp_path):
+    """A state URL whose password holds @ / ? # unencoded, refused for a bad option: the message
+    shows the URL's real host and database, and nothing of the password."""
+    url = f"mysql://someone:{UNENCODED_MYSQL_PASSWORD}@127.0.0.1:3306/crm_state?bogus=1"
+    r = subprocess.run([sys.executable, "-m", "etl", "status"], cwd=ROOT, capture_output=True, text=True,
+                       env={**os.environ, "CRM_ETL_STATE": url}, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "state store mysql://someone:***@127.0.0.1:3306/crm_state?bogus=1: unknown option(s) bogus" in r.stderr
+    assert not find_leaks("status", r.stdout + r.stderr)
