@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import requests
 from click.testing import CliRunner
 
 from etl.cli import main
+from etl.sandbox.generator.portal import Portal
 from etl.state import open_state
 from tests.test_full_load_e2e import Sandbox
 
@@ -78,6 +80,21 @@ class FaultBox(Sandbox):
     def pending(self) -> list:
         with open_state(self.env["CRM_ETL_STATE"]) as state:
             return list(state.iter_pending())
+
+    def wait_for(self, condition, what: str, timeout: float = 60.0) -> None:
+        """Poll `condition()` until true (generous deadline: the machine may be loaded)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.01)
+
+    def companies_without_requisite(self) -> list[int]:
+        """CRM companies that have no requisite: a company + requisite write cut half-way."""
+        with Portal(self.bitrix.webhook_url, rate=1000, burst=1000) as portal:
+            companies = {int(r["ID"]) for r in portal.list_all("crm.company.list", select=["ID"])}
+            owners = {int(r["ENTITY_ID"]) for r in portal.list_all(
+                "crm.requisite.list", select=["ID", "ENTITY_ID"], filter={"ENTITY_TYPE_ID": 4})}
+        return sorted(companies - owners)
 
     def check_exact(self) -> None:
         """Faults off, then: the CRM is the truth, every reject is the truth's, nothing parked."""

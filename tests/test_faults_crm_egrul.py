@@ -10,6 +10,7 @@ from collections import Counter
 
 import pytest
 
+from etl.state import open_state
 from tests.fault_support import FaultBox
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
@@ -30,9 +31,73 @@ def test_crm_503_500_slow_and_dropped_answers_are_retried_or_reconciled(tmp_path
             runs.update({k: v for k, v in box.last_run().items() if isinstance(v, int)})
         injected = box.stats()["faults"]
         assert all(injected[k] > 0 for k in ("500", "503", "slow", "drop")), injected
-        print(injected, {k: v for k, v in runs.items() if k.startswith(("http_", "crm_"))})
         assert runs["http_retries_rate_limit"] > 0 and runs["crm_outcome_unknown"] > 0
         assert runs["crm_reconciled_found"] > 0      # lost answers of writes that had run
+        box.check_exact()
+    finally:
+        box.stop()
+
+
+def test_crm_operating_time_limit_episode_is_waited_out(tmp_path, mysql_db):
+    """Requisite writes run out of operating time (429 OPERATION_TIME_LIMIT inside batches): the
+    companies of those batches are written, their requisites wait for the window the portal names
+    and follow, with the `$result` references resolved. (The emulator's window is 3 s, not 10 min.)"""
+    box = FaultBox(tmp_path, mysql_db, seed=6)
+    try:
+        box.crm_config(limits=True, operating_window=3, operating_limit=1,
+                       operating_costs={"crm.requisite.add": 0.15})
+        limited = lambda: box.stats()["rejected"]["OPERATION_TIME_LIMIT"]  # noqa: E731
+        done = threading.Event()
+
+        def end_episode() -> None:  # requisites cost their usual again; the window still has to pass
+            box.wait_for(lambda: limited() > 0 or done.is_set(), "OPERATION_TIME_LIMIT answers")
+            box.crm_config(operating_costs={})
+
+        ender = threading.Thread(target=end_episode)
+        ender.start()
+        try:
+            results = [box.invoke(shop) for shop in ("shop-a", "shop-b")]
+        finally:
+            done.set()
+            ender.join()
+        assert [r.exit_code for r in results] == [0, 0], [r.output for r in results]
+        assert limited() > 0
+        with open_state(box.env["CRM_ETL_STATE"]) as state:
+            first = state.list_runs()[-1].counts
+        assert first["http_http_429"] > 0 and first["http_operating_wait_s"] > 0, first
+        box.check_exact()
+    finally:
+        box.stop()
+
+
+def test_crm_webhook_invalid_mid_run_fails_clearly_then_the_new_webhook_finishes(tmp_path, mysql_db):
+    """The webhook is revoked in the middle of shop B's load: exit 3 with a message that says what
+    to fix (and not the code), no company left without its requisite; the rerun with the new
+    webhook finishes the job exactly."""
+    box = FaultBox(tmp_path, mysql_db, seed=8)
+    try:
+        assert box.invoke("shop-a").exit_code == 0
+        start = box.writes()
+
+        def revoke() -> None:
+            box.wait_for(lambda: box.writes() >= start + 300, "shop B's first writes")
+            box.crm_config(invalidate_code=True)
+
+        revoker = threading.Thread(target=revoke)
+        revoker.start()
+        old_code = box.env["CRM_ETL_BITRIX24_WEBHOOK"].rstrip("/").rsplit("/", 1)[1]
+        result = box.invoke("shop-b")
+        revoker.join()
+        assert result.exit_code == 3, result.output
+        assert "INVALID_CREDENTIALS" in result.output and "CRM_ETL_BITRIX24_WEBHOOK" in result.output
+        assert old_code not in result.output
+        assert box.last_run()["status"] == "failed"
+        box.crm_config(code="newcode0123456789")
+        box.env["CRM_ETL_BITRIX24_WEBHOOK"] = box.bitrix.webhook_url
+        assert box.companies_without_requisite() == []
+        written = box.writes()
+        assert written > start + 300
+        assert box.invoke("shop-b").exit_code == 0
         box.check_exact()
     finally:
         box.stop()

@@ -62,13 +62,15 @@ class OperatingLimiter:
     def __init__(self, limit: float, clock: Callable[[], float] = time.time) -> None:
         self.limit = float(limit)
         self._clock = clock
+        # the real window is 10 buckets of 60 s; a test may shrink it (admin `operating_window`)
+        self.bucket_seconds: float = self.BUCKET_SECONDS
         self._lock = threading.Lock()
         # key -> {bucket start: [seconds, first record ts]}
         self._buckets: dict[Hashable, dict[int, list[float]]] = {}
 
     @property
-    def window(self) -> int:
-        return self.BUCKET_SECONDS * self.BUCKET_COUNT
+    def window(self) -> float:
+        return self.bucket_seconds * self.BUCKET_COUNT
 
     def _live(self, key: Hashable, now: float) -> dict[int, list[float]]:
         buckets = self._buckets.get(key)
@@ -91,7 +93,7 @@ class OperatingLimiter:
             buckets = self._live(key, now)
             if not buckets:
                 self._buckets[key] = buckets
-            start = int(now // self.BUCKET_SECONDS) * self.BUCKET_SECONDS
+            start = int(now // self.bucket_seconds) * self.bucket_seconds
             bucket = buckets.setdefault(start, [0.0, now])
             bucket[0] += seconds
 

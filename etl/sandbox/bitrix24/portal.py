@@ -143,20 +143,24 @@ class Portal:
     # --- admin --------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         return {"rate": self.bucket.rate, "burst": self.bucket.burst, "operating_limit": self.operating.limit,
+                "operating_window": self.operating.window,
                 "limits": self.limits, "operating_cost": self.operating_cost,
                 "operating_costs": dict(self.operating_costs), "user_id": self.user_id,
                 "code_valid": self.code is not None}
 
     def configure(self, changes: dict[str, Any]) -> None:
         """Apply `POST /_sandbox/config`; raises ValueError naming the bad key."""
-        known = {"rate", "burst", "operating_limit", "limits", "operating_cost", "operating_costs", "code",
-                 "rotate_code", "invalidate_code", "reset_limits"}
+        known = {"rate", "burst", "operating_limit", "operating_window", "limits", "operating_cost",
+                 "operating_costs", "code", "rotate_code", "invalidate_code", "reset_limits"}
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         rate = float(changes.get("rate", self.bucket.rate))
         burst = int(changes.get("burst", self.bucket.burst))
         limit = float(changes.get("operating_limit", self.operating.limit))
+        window = float(changes.get("operating_window", self.operating.window))
+        if window <= 0:
+            raise ValueError("operating_window must be > 0 seconds (the portal's is 600)")
         cost = float(changes.get("operating_cost", self.operating_cost))
         costs = changes.get("operating_costs", self.operating_costs)
         if not isinstance(costs, dict):
@@ -169,6 +173,7 @@ class Portal:
             raise ValueError("code must be a non-empty string without '/'")
         self.bucket.configure(rate, burst)
         self.operating.limit = limit
+        self.operating.bucket_seconds = window / self.operating.BUCKET_COUNT
         self.operating_cost = cost
         self.operating_costs = costs
         if "limits" in changes:

@@ -11,7 +11,8 @@ Admin routes (besides the base's health and faults):
     GET  /_sandbox/stats         counters: HTTP requests, calls per method (batch commands
                                  included), batch commands run, 503/429 refusals, errors, rows
     POST /_sandbox/reset-stats   zero the counters
-    GET  /_sandbox/config        rate, burst, operating_limit, limits, operating_cost(s), webhook
+    GET  /_sandbox/config        rate, burst, operating_limit, operating_window (600 s; shorter for
+                                 tests), limits, operating_cost(s), webhook
     POST /_sandbox/config        change any of those; {"rotate_code": true} / {"code": "..."} gives
                                  the webhook a new code, {"invalidate_code": true} makes every
                                  call fail with INVALID_CREDENTIALS; {"reset_limits": true}
