@@ -425,12 +425,35 @@ def test_an_unhandled_exception_prints_its_traceback_without_the_secret(where):
     assert not find_leaks(where, r.stderr)
 
 
-def test_a_mysql_url_with_an_unencoded_password_is_named_with_the_password_masked(tmp_path):
-    """A state URL whose password holds @ / ? # unencoded, refused for a bad option: the message
-    shows the URL's real host and database, and nothing of the password."""
-    url = f"mysql://someone:{UNENCODED_MYSQL_PASSWORD}@127.0.0.1:3306/crm_state?bogus=1"
-    r = subprocess.run([sys.executable, "-m", "etl", "status"], cwd=ROOT, capture_output=True, text=True,
-                       env={**os.environ, "CRM_ETL_STATE": url}, timeout=60)
-    assert r.returncode == 2, r.stderr
-    assert "state store mysql://someone:***@127.0.0.1:3306/crm_state?bogus=1: unknown option(s) bogus" in r.stderr
-    assert not find_leaks("status", r.stdout + r.stderr)
+BAD_SETTINGS = {
+    "webhook with an unclosed IPv6 bracket": (
+        {"CRM_ETL_BITRIX24_WEBHOOK": f"http://[::1/rest/{USER_ID}/{WEBHOOK_CODE}/"}, "full-b", 2,
+        f"Bitrix24 webhook http://[::1/rest/{USER_ID}/***/ is not a URL"),
+    "webhook without a scheme": (
+        {"CRM_ETL_BITRIX24_WEBHOOK": f"portal.example/rest/{USER_ID}/{WEBHOOK_CODE}/"}, "full-b", 2,
+        f"Bitrix24 webhook portal.example/rest/{USER_ID}/***/ is not a URL"),
+    "shop DSN with an unclosed IPv6 bracket": (
+        {"CRM_ETL_SHOP_A_DSN": f"mysql://someone:{quote(MYSQL_PASSWORD, safe='')}@[127.0.0.1:3306/shop"},
+        "full-a", 3, "bad MySQL DSN mysql://someone:***@[127.0.0.1:3306/shop: Invalid IPv6 URL"),
+    "state URL with an unencoded password and a bad option": (
+        {"CRM_ETL_STATE": f"mysql://someone:{UNENCODED_MYSQL_PASSWORD}@127.0.0.1:3306/crm_state?bogus=1"},
+        "status", 2, "state store mysql://someone:***@127.0.0.1:3306/crm_state?bogus=1: unknown option(s) bogus"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SETTINGS)
+def test_a_malformed_setting_is_refused_by_name_without_its_secret(tmp_path, case):
+    """Settings holding a secret that cannot be used: a clear error naming the setting, its URL's
+    structure kept (so the mistake can be seen) and the secret masked; no traceback."""
+    env, command, code, message = BAD_SETTINGS[case]
+    export = tmp_path / "export.json"
+    export.write_text("[]", encoding="utf-8")
+    args = {"full-a": ["full", "shop-a"], "full-b": ["full", "shop-b", "--file", str(export)],
+            "status": ["status"]}[command]
+    base = {"CRM_ETL_STATE": str(tmp_path / "state.sqlite"), "CRM_ETL_EGRUL_TOKEN": EGRUL_TOKEN,
+            "CRM_ETL_BITRIX24_WEBHOOK": f"http://127.0.0.1:9/rest/{USER_ID}/{WEBHOOK_CODE}/"}
+    r = subprocess.run([sys.executable, "-m", "etl", *args, "--log-level", "DEBUG"], cwd=ROOT,
+                       capture_output=True, text=True, env={**os.environ, **base, **env}, timeout=60)
+    assert r.returncode == code and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not find_leaks(case, r.stdout + r.stderr)

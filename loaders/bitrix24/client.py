@@ -138,7 +138,10 @@ class Bitrix24Client:
                  request_time_limit: float = 60.0) -> None:
         self._webhook = webhook if isinstance(webhook, Secret) else Secret(webhook)
         url = self._webhook.reveal()
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed `[` of an IPv6 host
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"Bitrix24 webhook {redact_url(url) if url else '(empty)'} is not a "
                               f"URL; set CRM_ETL_BITRIX24_WEBHOOK to https://portal/rest/USER_ID/CODE/")
