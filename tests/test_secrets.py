@@ -435,6 +435,9 @@ BAD_SETTINGS = {
     "shop DSN with an unclosed IPv6 bracket": (
         {"CRM_ETL_SHOP_A_DSN": f"mysql://someone:{quote(MYSQL_PASSWORD, safe='')}@[127.0.0.1:3306/shop"},
         "full-a", 3, "bad MySQL DSN mysql://someone:***@[127.0.0.1:3306/shop: Invalid IPv6 URL"),
+    "EGRUL URL with an unclosed IPv6 bracket and its key in the query": (
+        {"CRM_ETL_EGRUL_URL": f"http://[::1/rs?token={EGRUL_TOKEN}"}, "full-b", 3,
+        "CRM_ETL_EGRUL_URL='http://[::1/rs?token=***' is not an http(s) URL"),
     "state URL with an unencoded password and a bad option": (
         {"CRM_ETL_STATE": f"mysql://someone:{UNENCODED_MYSQL_PASSWORD}@127.0.0.1:3306/crm_state?bogus=1"},
         "status", 2, "state store mysql://someone:***@127.0.0.1:3306/crm_state?bogus=1: unknown option(s) bogus"),

@@ -92,7 +92,10 @@ class DadataProvider:
         if not token:
             raise ProviderRefused(f"no EGRUL API key: set {ENV_TOKEN} to your DaData API key "
                                   "(in the sandbox: the key `crm-etl emulate egrul` printed)")
-        parts = urlsplit(base_url)
+        try:
+            parts = urlsplit(base_url)
+        except ValueError:  # e.g. an unclosed `[` of an IPv6 host
+            parts = urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ProviderRefused(f"{ENV_URL}={redact_url(base_url)!r} is not an http(s) URL; expected e.g. "
                                   "https://suggestions.dadata.ru/suggestions/api/4_1/rs")
