@@ -281,7 +281,7 @@ def test_no_secret_leaks_anywhere(tmp_path, mysql_db, secret_mysql, kafka_broker
 
         produced = produce_events(kafka_broker, topic, data / "shop_b" / "events.jsonl", poison=[b"not json"])
         consume = ("consume", "shop-b", "--session-timeout-ms", "6000", "--linger", "0.2",
-                   "--max-messages", str(produced), "--stop-when-idle", "20", *debug)
+                   "--max-messages", str(produced), "--stop-when-idle", "60", *debug)
 
         # Failures with the secrets in their context, in parallel with the main runs (each has its
         # own state store, so it has everything to write).
