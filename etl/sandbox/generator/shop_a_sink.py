@@ -11,12 +11,12 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from etl.sandbox.generator.shop_a import (COMPANY_COLUMNS, COMPANY_TEXT, CONTACT_COLUMNS, CONTACT_TEXT,
                                           ShopARow)
 from etl.sandbox.generator.shop_a_ddl import ddl_statements
-from etl.secrets import register, scrub
+from etl.mysql_url import parse_mysql_url, wire_password
+from etl.secrets import scrub
 
 FLUSH_ROWS = 2000
 TABLES = ("b2b_company", "b2b_contact")
@@ -112,15 +112,13 @@ class MySQLTarget:
     def __init__(self, dsn: str, *, replace: bool) -> None:
         import pymysql
 
-        register(dsn)
-        u = urlsplit(dsn)
-        if u.scheme not in ("mysql", "mysql+pymysql") or not u.path.strip("/"):
-            raise GeneratorError("--mysql-dsn must look like mysql://user:password@host:3306/database")
-        self.database = unquote(u.path.strip("/"))
+        u = parse_mysql_url(dsn, label="--mysql-dsn", help="mysql://user:password@host:3306/database",
+                            error=GeneratorError)
+        u.done()
+        self.database = u.database
         try:
-            self._conn = pymysql.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306,
-                                         user=unquote(u.username or "root"),
-                                         password=unquote(u.password or ""), database=self.database,
+            self._conn = pymysql.connect(host=u.host, port=u.port, user=u.user or "root",
+                                         password=wire_password(u.password), database=self.database,
                                          charset="latin1", autocommit=False, connect_timeout=10)
         except pymysql.MySQLError as e:
             raise GeneratorError(scrub(f"cannot open MySQL database {self.database!r}: {e}; check "
