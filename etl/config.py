@@ -7,12 +7,15 @@ naming the file and the key, which the CLI turns into exit code 2.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from etl.secrets import Secret, register
+
+_SECRET_KAFKA_KEY = re.compile(r"password|secret|token|credential|\.key$|jaas", re.I)
 
 ENV_CONFIG = "CRM_ETL_CONFIG"
 ENV = {
@@ -52,6 +55,8 @@ class EgrulSettings:
     rate: float = 20.0         # requests per second (DaData allows ~30 per IP)
     concurrency: int = 8
     timeout: float = 10.0
+    retries: int = 3           # tries after the first, for timeouts, 429 and 5xx
+    backoff: float = 1.0       # seconds before the first retry (doubling, plus jitter)
     # days a cached answer stays fresh, per status (terminal states longer, uncertain ones shorter)
     cache_days: Mapping[str, float] = field(default_factory=lambda: {
         "ACTIVE": 14, "LIQUIDATED": 90, "LIQUIDATING": 3, "BANKRUPT": 3,
@@ -172,6 +177,8 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> Settin
         rate=_num(e, "rate", 20.0, where, 0.01),
         concurrency=int(_num(e, "concurrency", 8, where, 1)),
         timeout=_num(e, "timeout", 10.0, where, 0.1),
+        retries=int(_num(e, "retries", 3, where, 0)),
+        backoff=_num(e, "backoff", 1.0, where, 0),
         cache_days=cache_days,
     )
 
@@ -181,6 +188,9 @@ def _build(raw: Mapping[str, Any], env: Mapping[str, str], where: str) -> Settin
         group=k.pop("group", "crm-etl-shop-b"),
         extra=dict(k.pop("extra", {})),
     )
+    for name, value in kafka.extra.items():
+        if _SECRET_KAFKA_KEY.search(name):  # sasl.password, ssl.key.password, ...client.secret
+            register(str(value))
 
     shops_raw = {name: dict(v) for name, v in DEFAULT_SHOPS.items()}
     for name, sec in _section(raw, "shops", where).items():

@@ -460,3 +460,19 @@ def test_a_malformed_setting_is_refused_by_name_without_its_secret(tmp_path, cas
     assert r.returncode == code and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
     assert not find_leaks(case, r.stdout + r.stderr)
+
+
+def test_kafka_credentials_in_the_config_file_are_secrets(tmp_path):
+    """librdkafka settings passed through `[kafka.extra]` (SASL, SSL key passwords) are hidden from
+    every message; the other settings are not."""
+    from etl.config import load_settings
+    from etl.secrets import scrub
+
+    password, username = "Kafka-Sasl-" + uuid.uuid4().hex, "user-" + uuid.uuid4().hex[:8]
+    config = tmp_path / "kafka.toml"
+    config.write_text(f'[kafka]\nbootstrap = "127.0.0.1:1"\n[kafka.extra]\n"sasl.username" = "{username}"\n'
+                      f'"sasl.password" = "{password}"\n"ssl.key.password" = "{password}-2"\n', encoding="utf-8")
+    settings = load_settings(config, env={})
+    assert settings.kafka.extra["sasl.password"] == password      # librdkafka still gets the value
+    shown = scrub(f"connect failed: sasl.password={password} ssl.key.password={password}-2 user={username}")
+    assert password not in shown and username in shown, shown
