@@ -1,9 +1,10 @@
 """A TCP proxy a test can break: the network between the ETL and a server, made faulty on demand.
 
-- `cut_at(offset, then_down=False)`: the next server answer longer than `offset` bytes (an answer
-  = what the server sends after each client packet, e.g. a streamed result) is forwarded up to
-  exactly that byte, then both sockets are reset: the client sees a real TCP break mid-result.
-  With `then_down`, the proxy also goes down at that moment.
+- `cut_at(offset, then_down=False, answer_to=b"")`: the next server answer longer than `offset`
+  bytes (an answer = what the server sends after a client packet, e.g. a streamed result), to a
+  client packet containing `answer_to`, is forwarded up to exactly that byte, then both sockets
+  are reset: the client sees a real TCP break mid-result. Cuts apply in the order planned. With
+  `then_down`, the proxy also goes down at that moment.
 - `down()`: the listening socket is closed (new connections are refused, as by a server that is
   restarting) and every live connection is reset; `up()` listens again on the same port.
 
@@ -32,19 +33,20 @@ class TcpProxy:
     def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
         self.target = (target_host, target_port)
         self._lock = threading.Lock()
-        self._cuts: deque[tuple[int, bool]] = deque()
+        self._cuts: deque[tuple[int, bool, bytes]] = deque()
         self._live: set[socket.socket] = set()
         self.accepted = 0
         self.cuts_done = 0
+        self.answers: list[int] = []  # sizes of the server's answers, for a test's diagnostics
         self._listener: socket.socket | None = None
         self._closing = False
         self.port = 0
         self.up()
 
     # --- control ------------------------------------------------------------------------------
-    def cut_at(self, offset: int, then_down: bool = False) -> None:
+    def cut_at(self, offset: int, then_down: bool = False, answer_to: bytes = b"") -> None:
         with self._lock:
-            self._cuts.append((offset, then_down))
+            self._cuts.append((offset, then_down, answer_to))
 
     def up(self) -> None:
         """Listen (again, on the same port once it has one)."""
@@ -97,6 +99,7 @@ class TcpProxy:
 
     def _pump(self, client: socket.socket, server: socket.socket) -> None:
         answer = 0  # bytes the server sent since the client's last packet
+        asked = b""  # the start of that packet
         client.settimeout(None)
         server.settimeout(None)
         sel = selectors.DefaultSelector()
@@ -110,15 +113,17 @@ class TcpProxy:
                     if not data:
                         return
                     if src is client:
-                        answer = 0
+                        if answer:
+                            self.answers.append(answer)
+                        answer, asked = 0, data[:4096]
                         server.sendall(data)
                         continue
-                    cut = self._cut_point(answer, len(data))
+                    cut = self._cut_point(answer, len(data), asked)
                     if cut is None:
                         answer += len(data)
                         client.sendall(data)
                         continue
-                    offset, then_down = cut
+                    offset, then_down, _ = cut
                     client.sendall(data[:offset - answer])
                     if then_down:
                         self.down()
@@ -135,10 +140,10 @@ class TcpProxy:
             _reset(client)
             _reset(server)
 
-    def _cut_point(self, answer: int, more: int) -> tuple[int, bool] | None:
+    def _cut_point(self, answer: int, more: int, asked: bytes) -> tuple[int, bool, bytes] | None:
         """The planned cut this chunk crosses, taken from the plan (None: forward it whole)."""
         with self._lock:
-            if self._cuts and answer < self._cuts[0][0] <= answer + more:
+            if self._cuts and answer < self._cuts[0][0] <= answer + more and self._cuts[0][2] in asked:
                 self.cuts_done += 1
                 return self._cuts.popleft()
         return None
