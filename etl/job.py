@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from etl.config import ConfigError, Settings, ShopSettings
-from etl.dto import Reject
 from etl.pipeline import Pipeline, RunResult
 from etl.producer import relay
 from etl.secrets import scrub
@@ -34,6 +33,7 @@ from loaders.bitrix24.client import Bitrix24Client
 from loaders.crm_loader import CrmLoader
 from transformers.base import load_transformer
 from transformers.cleaning import names_conflict, normalize_name
+from validators.egrul.breaker import OutageBreaker
 from validators.egrul.dadata import DadataProvider
 from validators.gate import EgrulGate
 
@@ -174,7 +174,8 @@ def graceful_stop() -> Iterator[threading.Event]:
 def build_provider(settings: Settings):
     if not settings.egrul.token:
         raise ConfigError("no EGRUL/DaData token: set CRM_ETL_EGRUL_TOKEN")
-    return DadataProvider.from_settings(settings.egrul)
+    egrul = settings.egrul
+    return OutageBreaker(DadataProvider.from_settings(egrul, max_retries=egrul.retries, backoff=egrul.backoff))
 
 
 def build_client(settings: Settings) -> Bitrix24Client:
@@ -253,9 +254,15 @@ def run_load(settings: Settings, shop_name: str, *, mode: str, source: SourceSpe
                 counts[f"http_{k}"] = v
             elif isinstance(v, dict):  # retries by cause
                 counts.update({f"http_{k}_{cause}": n for cause, n in v.items()})
+        counts["egrul_not_asked_down"] = provider.not_asked
         counts["seconds"] = round(time.monotonic() - t0, 3)
-        if gate.refused is not None and result.status == "ok":
-            result.status, result.error = "failed", scrub(f"EGRUL refused: {gate.refused}")
+        egrul_trouble = gate.refused or provider.outage   # records are parked: rerun later (exit 3)
+        if egrul_trouble is not None and result.status == "ok" and result.fatal is None:
+            what = "refused" if gate.refused is not None else "unavailable"
+            result.status, result.fatal = "failed", egrul_trouble
+            result.error = scrub(f"EGRUL {what}: {egrul_trouble}; {counts.get('pending_company', 0)} companies "
+                                 f"and {counts.get('pending_contact', 0)} contacts parked as pending, "
+                                 "loaded by the next run")
         if mode == "full" and result.status == "ok" and not dry_run and limit is None \
                 and source is not None and source.max_updated_at is not None:
             write_watermark(state, shop_name, source.max_updated_at)  # where the next delta starts
@@ -399,18 +406,10 @@ def run_consume(settings: Settings, shop_name: str, opts, *, argv: str = "") -> 
 
         def retry_pending() -> None:
             """Records parked earlier (EGRUL was down, company pending) get another go."""
-            from etl.dto import from_json_dict
-
-            items = []
-            for p in state.iter_pending(source=shop_name):
-                try:
-                    items.append(from_json_dict(p.raw))
-                except Exception as e:  # noqa: BLE001 - unreadable: a reject, not a crash
-                    items.append(Reject(p.source, p.source_id, p.kind, "bad_record",
-                                        f"parked record unreadable: {type(e).__name__}: {e}", p.raw))
+            again = pipeline()
+            items = list(again.pending_items())
             if items:
-                counts["pending_retried"] += len(items)
-                guarded(lambda: pipeline().process(items))
+                guarded(lambda: again.process(items))
 
         with graceful_stop() as stop:
             consumer = ChangeConsumer(opts, source=shop_name, transformer=transformer,

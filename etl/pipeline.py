@@ -102,6 +102,9 @@ class Pipeline:
         self.extraction_process = can_fork() if extraction_process is None else extraction_process
         # (source, company source_id) -> ("loaded", inn, bitrix id) | ("rejected", reason) | ("pending", why)
         self.company_outcome: dict[tuple[str, str], tuple] = {}
+        # (source, kind, source_id) of records parked before (retried now): one that ends in a
+        # reject leaves the pending list, as one that loads does
+        self._was_parked: set[tuple[str, str, str]] = set()
 
     # --- producer -----------------------------------------------------------------------------
     @staticmethod
@@ -152,7 +155,7 @@ class Pipeline:
         n = 0
         try:
             chunk = _Chunk()
-            for item in self._pending_items():
+            for item in self.pending_items():
                 if self.stop.is_set():
                     break
                 self._admit(item, chunk)
@@ -221,12 +224,14 @@ class Pipeline:
 
     def _with_pending(self, items: Iterable[Item]) -> Iterator[Item]:
         """Records parked by earlier runs come first (their check is retried)."""
-        yield from self._pending_items()
+        yield from self.pending_items()
         yield from items
 
-    def _pending_items(self) -> Iterator[Item]:
+    def pending_items(self) -> Iterator[Item]:
+        """Records parked by earlier runs, as items again (an unreadable one as a reject)."""
         parked = 0
         for p in self.state.iter_pending(source=self.source):
+            self._was_parked.add((p.source, p.kind, p.source_id))
             try:
                 yield from_json_dict(p.raw)
                 parked += 1
@@ -239,6 +244,9 @@ class Pipeline:
         if not items:
             return
         self.state.add_rejects(self.run_id, items)
+        unparked = [key for r in items if (key := (r.source, r.kind, r.source_id)) in self._was_parked]
+        if unparked:
+            self.state.unpark(unparked)
         for r in items:
             self.counts[f"rejected_{r.kind}:{r.reason}"] += 1
             if r.kind == "company":

@@ -5,11 +5,11 @@ generator's ground truth: no duplicate, nothing missing, every reject the truth'
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 
 import pytest
 
+from etl.sandbox.egrul import start_egrul
 from etl.state import open_state
 from tests.fault_support import FaultBox
 
@@ -97,6 +97,75 @@ def test_crm_webhook_invalid_mid_run_fails_clearly_then_the_new_webhook_finishes
         assert box.companies_without_requisite() == []
         written = box.writes()
         assert written > start + 300
+        assert box.invoke("shop-b").exit_code == 0
+        box.check_exact()
+    finally:
+        box.stop()
+
+
+def _egrul_answered(box: FaultBox) -> int:
+    return box.egrul_stats()["lookups"]
+
+
+def test_egrul_down_for_a_whole_run_parks_everything_and_the_next_run_loads_it(tmp_path, mysql_db):
+    """The registry refuses every connection during shop A's run: its companies and contacts are
+    parked (none reaches the CRM unverified), the run says so with exit 3 after a handful of
+    lookups, not one full retry schedule per INN; the next run loads them all."""
+    box = FaultBox(tmp_path, mysql_db, seed=9, egrul={"backoff": 0.05})
+    try:
+        port = int(box.egrul.url.rsplit(":", 1)[1])
+        seeded = box.writes()
+        box.egrul.stop()                                  # connections refused
+        result = box.invoke("shop-a")
+        assert result.exit_code == 3, result.output
+        assert "EGRUL unavailable" in result.output and "parked as pending" in result.output
+        run = box.last_run()
+        assert run["egrul_not_asked_down"] > 0 and run["egrul_failed"] == run["egrul_lookups"]
+        assert run.get("companies_created", 0) == 0 and box.writes() == seeded  # nothing unverified
+        parked = box.pending()
+        assert {p.kind for p in parked} == {"company", "contact"}
+        box.egrul = start_egrul(box.dir / "data" / "egrul_registry.jsonl", port=port, latency=0.01,
+                                rps=None, tokens=[box.env["CRM_ETL_EGRUL_TOKEN"]])
+        assert box.invoke("shop-a").exit_code == 0
+        assert box.last_run()["pending_retried"] == len(parked)
+        assert box.invoke("shop-b").exit_code == 0
+        box.check_exact()
+    finally:
+        box.stop()
+
+
+def test_egrul_429_storm_is_ridden_out(tmp_path, mysql_db):
+    """The registry allows 40 lookups/s while the client sends 8 at a time as fast as it can:
+    429s with Retry-After are waited out; what still fails is parked and the rerun loads it."""
+    box = FaultBox(tmp_path, mysql_db, seed=10, egrul={"backoff": 0.05})
+    try:
+        box.egrul_config(rps=40, retry_after=0.1)
+        results = [box.invoke(shop) for shop in ("shop-a", "shop-b")]
+        assert [r.exit_code for r in results] == [0, 0], [r.output for r in results]
+        assert box.egrul_stats()["rate_limited"] > 0
+        for _ in range(3):               # leftovers of the storm, if any, are retried first
+            for shop in {p.source for p in box.pending()}:
+                assert box.invoke(shop).exit_code == 0
+        box.check_exact()
+    finally:
+        box.stop()
+
+
+def test_egrul_quota_exhausted_mid_run_parks_the_rest_until_it_resets(tmp_path, mysql_db):
+    """The daily quota runs out after 30 lookups: 403, the run stops looking up (exit 3, the message
+    says to rerun after the reset), the rest is parked; after the reset the rerun loads it."""
+    box = FaultBox(tmp_path, mysql_db, seed=12)
+    try:
+        box.egrul_config(daily_quota=30)
+        result = box.invoke("shop-a")
+        assert result.exit_code == 3, result.output
+        assert "EGRUL refused" in result.output and "quota" in result.output, result.output
+        assert box.egrul_stats()["quota_exhausted"] > 0
+        run = box.last_run()
+        assert run["egrul_refused"] > 0 and run["pending_company"] > 0
+        assert box.invoke("shop-b").exit_code == 3       # still exhausted: parked, not lost
+        box.egrul_config(reset_quota=True, daily_quota=None)
+        assert box.invoke("shop-a").exit_code == 0
         assert box.invoke("shop-b").exit_code == 0
         box.check_exact()
     finally:

@@ -145,7 +145,11 @@ class SqlStateStore(StateStore):
             yield
         except self.DB_ERRORS as e:
             raise StateError(f"state store {self.location}: {what} failed: "
-                             f"{type(e).__name__}: {scrub(str(e))}") from e
+                             f"{type(e).__name__}: {scrub(str(e))}{self._hint(e)}") from e
+
+    def _hint(self, e: BaseException) -> str:
+        """What to do about a driver error, when the backend knows (appended to the message)."""
+        return ""
 
     def _cursor(self) -> Any:
         if self._conn is None:

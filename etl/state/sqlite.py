@@ -16,7 +16,9 @@ failing with "database is locked" at once.
 
 URLs: a plain path (`~` expanded), `sqlite:///relative/path`, `sqlite:////absolute/path`
 (SQLAlchemy's convention: the path follows the third slash), `:memory:` or `sqlite://` for a
-private in-memory store (tests, dry runs).
+private in-memory store (tests, dry runs). `?lock_timeout=S` sets how long a writer waits for
+another process's lock (default 60 s, as MySQL's option of the same name); after that the
+operation fails with a StateError naming the file.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from etl.config import ConfigError
 from etl.state.base import StateError
@@ -34,26 +36,41 @@ from etl.state.sql import SqlStateStore
 
 MEMORY = ":memory:"
 _MIN_SQLITE = (3, 24, 0)  # UPSERT (INSERT ... ON CONFLICT DO UPDATE)
+DEFAULT_LOCK_TIMEOUT = 60.0   # seconds a writer waits for another process's lock on the file
 
 
 def sqlite_path(url: str | os.PathLike[str]) -> str:
     """The file path a state URL names (or ':memory:')."""
+    return _parse(url)[0]
+
+
+def _parse(url: str | os.PathLike[str]) -> tuple[str, float]:
+    """(file path or ':memory:', lock timeout in seconds: `?lock_timeout=S`, default 60)."""
     text = os.fspath(url).strip()
     if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
-        return text if text == MEMORY else os.path.expanduser(text)
+        return (text if text == MEMORY else os.path.expanduser(text)), DEFAULT_LOCK_TIMEOUT
     parts = urlsplit(text)
     if parts.scheme.split("+")[0] != "sqlite":
         raise ConfigError(f"not a SQLite state URL: scheme {parts.scheme!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"SQLite state URL {text!r}: options (?...) are not supported; give the path only")
+    options = parse_qs(parts.query, keep_blank_values=True)
+    if parts.fragment or set(options) - {"lock_timeout"}:
+        raise ConfigError(f"SQLite state URL {text!r}: the only option is ?lock_timeout=SECONDS")
+    lock_timeout = DEFAULT_LOCK_TIMEOUT
+    if options:
+        try:
+            lock_timeout = float(options["lock_timeout"][-1])
+        except ValueError:
+            lock_timeout = -1.0
+        if not 0 <= lock_timeout < 1e6:
+            raise ConfigError(f"SQLite state URL {text!r}: lock_timeout must be a number of seconds >= 0")
     if parts.netloc:
         raise ConfigError(f"SQLite state URL {text!r} has a host part: write sqlite:///relative/path "
                           "or sqlite:////absolute/path")
     path = unquote(parts.path)
     if path in ("", "/"):
-        return MEMORY
+        return MEMORY, lock_timeout
     path = path[1:]  # the slash after the (empty) host is not part of the path
-    return path if path == MEMORY else os.path.expanduser(path)
+    return (path if path == MEMORY else os.path.expanduser(path)), lock_timeout
 
 
 class _SomeTaken(Exception):
@@ -74,7 +91,7 @@ class SQLiteStateStore(SqlStateStore):
     BEGIN_WRITE = "BEGIN IMMEDIATE"
     DB_ERRORS = (sqlite3.Error,)
 
-    def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = 60.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], busy_timeout_s: float = DEFAULT_LOCK_TIMEOUT) -> None:
         if sqlite3.sqlite_version_info < _MIN_SQLITE:
             raise StateError(f"SQLite {sqlite3.sqlite_version} is too old for the state store "
                              f"(needs {'.'.join(map(str, _MIN_SQLITE))}+): use a newer Python build")
@@ -93,7 +110,8 @@ class SQLiteStateStore(SqlStateStore):
 
     @classmethod
     def from_url(cls, url: str | os.PathLike[str]) -> SQLiteStateStore:
-        return cls(sqlite_path(url))
+        path, lock_timeout = _parse(url)
+        return cls(path, busy_timeout_s=lock_timeout)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None,
@@ -126,6 +144,13 @@ class SQLiteStateStore(SqlStateStore):
             except _SomeTaken:
                 pass
         return super()._insert_missing(table, cols, rows)
+
+    def _hint(self, e: BaseException) -> str:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            return (f" (another process held the file locked for more than lock_timeout = "
+                    f"{self.busy_timeout_s:g} s; nothing of this operation was kept: find the holder, "
+                    f"e.g. `fuser {self.path}`, and rerun when it is done)")
+        return ""
 
     def _insert_ignore(self, table: str, cols: Sequence[str]) -> str:
         return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) ON CONFLICT DO NOTHING"
