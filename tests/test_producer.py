@@ -1,14 +1,16 @@
 """The extraction process (etl.producer): order, failures, stopping, relayed callbacks."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import pytest
 
-from etl.dto import Contact, Phone, Reject
+from etl.dto import BankAccount, Company, Contact, Phone, Reject
 from etl.producer import ExtractionDied, ExtractionProcess, can_fork, relay
 from extractors.jsonfile import SourceFileError
 
@@ -39,6 +41,27 @@ def test_records_arrive_in_order_in_chunks_and_prepared():
     got = [item for c in chunks for item in c]
     assert [sid for sid, _ in got] == [f"{i:010d}" for i in range(25)]
     assert got[3][1] == next(c for i, c in enumerate(contacts(25)) if i == 3)  # DTOs intact
+
+
+def test_every_kind_of_record_arrives_whole_and_still_frozen():
+    at = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    records = [
+        Company("shop-b", "0001", "7707083893", "Ромашка", kpp="770701001", is_sole_proprietor=False,
+                phones=(Phone("+74951234567", "12", "FAX"),), emails=("a@b.ru",), address="Москва",
+                bank_accounts=(BankAccount("044525225", "40702810400000000001", "30101810400000000225", "Банк"),),
+                updated_at=at),
+        Contact("shop-b", "0002", "0001", "7707083893", "Иван", "Иванов", "Иванович", "директор",
+                (Phone("+74951234567"),), ("i@b.ru",), at),
+        Reject("shop-b", "0003", "company", "no_inn", "no INN", {"raw": b"\xff", "n": None}),
+    ]
+    ex = ExtractionProcess(iter(records), prepare=lambda r: r, chunk_size=10)
+    ex.start()
+    (got,) = collect(ex)
+    assert [repr(r) for r in got] == [repr(r) for r in records]
+    assert got == records and [hash(r) for r in got[:2]] == [hash(r) for r in records[:2]]
+    for r in got:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            r.source = "other"  # type: ignore[misc]
 
 
 def test_limit_stops_reading():
