@@ -144,12 +144,21 @@ class SqlStateStore(StateStore):
         try:
             yield
         except self.DB_ERRORS as e:
+            hint = self._hint(e)
+            self._failed(e)
             raise StateError(f"state store {self.location}: {what} failed: "
-                             f"{type(e).__name__}: {scrub(str(e))}{self._hint(e)}") from e
+                             f"{type(e).__name__}: {scrub(str(e))}{hint}") from e
+        self._succeeded()
 
     def _hint(self, e: BaseException) -> str:
         """What to do about a driver error, when the backend knows (appended to the message)."""
         return ""
+
+    def _failed(self, e: BaseException) -> None:
+        """Called after a driver error (a backend may change how it waits next time)."""
+
+    def _succeeded(self) -> None:
+        """Called after a statement went through."""
 
     def _cursor(self) -> Any:
         if self._conn is None:

@@ -97,6 +97,7 @@ class SQLiteStateStore(SqlStateStore):
                              f"(needs {'.'.join(map(str, _MIN_SQLITE))}+): use a newer Python build")
         self.path = os.fspath(path)
         self.busy_timeout_s = busy_timeout_s
+        self._locked_out = False   # a lock timeout happened and no statement went through since
         if self.path != MEMORY:
             parent = Path(self.path).parent
             try:
@@ -145,12 +146,29 @@ class SQLiteStateStore(SqlStateStore):
                 pass
         return super()._insert_missing(table, cols, rows)
 
+    @staticmethod
+    def _is_locked(e: BaseException) -> bool:
+        return isinstance(e, sqlite3.OperationalError) and "locked" in str(e)
+
     def _hint(self, e: BaseException) -> str:
-        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-            return (f" (another process held the file locked for more than lock_timeout = "
-                    f"{self.busy_timeout_s:g} s; nothing of this operation was kept: find the holder, "
-                    f"e.g. `fuser {self.path}`, and rerun when it is done)")
-        return ""
+        if not self._is_locked(e):
+            return ""
+        still = " and still does" if self._locked_out else ""
+        return (f" (another process held the file locked for more than lock_timeout = "
+                f"{self.busy_timeout_s:g} s{still}; nothing of this operation was kept: find the holder, "
+                f"e.g. `fuser {self.path}`, and rerun when it is done)")
+
+    def _failed(self, e: BaseException) -> None:
+        # The whole lock_timeout was waited once: while the file stays locked, later statements
+        # (the run's last state writes, its report) fail at once instead of waiting again each.
+        if self._is_locked(e) and not self._locked_out and self._conn is not None:
+            self._locked_out = True
+            self._conn.execute("PRAGMA busy_timeout = 0")
+
+    def _succeeded(self) -> None:
+        if self._locked_out and self._conn is not None:
+            self._locked_out = False
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
 
     def _insert_ignore(self, table: str, cols: Sequence[str]) -> str:
         return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) ON CONFLICT DO NOTHING"
