@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import logging
 import mmap
+import re
 import secrets
 import threading
 import time
@@ -41,8 +42,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; the standard library reads it all too
+    orjson = None  # type: ignore[assignment]
+
 from etl.sandbox.faults import FaultInjector, FaultSpec
 from etl.sandbox.httpserver import RunningServer, SandboxHandler, SandboxHTTPServer
+
+_LONG_NUMBER = re.compile(rb"\d{19}")  # may be an integer beyond 64 bits, which orjson reads as a float
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +117,13 @@ class Registry:
 
     def _read(self, start: int) -> dict[str, Any]:
         end = self._map.find(b"\n", start)
-        return json.loads(self._map[start:end if end >= 0 else len(self._map)])
+        raw = self._map[start:end if end >= 0 else len(self._map)]
+        if orjson is not None and not _LONG_NUMBER.search(raw):  # several times faster, same values
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError:  # what only the standard library reads (NaN, ...)
+                pass
+        return json.loads(raw)
 
     def find(self, query: str) -> list[dict[str, Any]]:
         """Every record whose INN (or else OGRN) is `query`, MAIN first, then in file order."""
