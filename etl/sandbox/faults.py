@@ -1,7 +1,8 @@
 """Seeded fault injection for the sandbox services (Bitrix24 and EGRUL emulators).
 
-A share of requests can be answered with a 500, a 503, answered slowly, or have the connection
-dropped without an answer. Decisions come from one `random.Random(seed)`, so a given seed and a
+A share of requests can be answered with a 500, a 503, answered slowly, have the connection
+dropped without an answer before the request is handled (`drop`), or after it was handled (`lost`:
+the work is done, the answer never arrives, as when a proxy or the network fails on the way back). Decisions come from one `random.Random(seed)`, so a given seed and a
 given request order reproduce the same faults.
 """
 from __future__ import annotations
@@ -19,15 +20,16 @@ class FaultSpec:
     slow: float = 0.0          # share answered only after `slow_seconds`
     slow_seconds: float = 5.0
     drop: float = 0.0          # share whose connection is closed without any answer
+    lost: float = 0.0          # share handled, then closed without the answer
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for f in ("error_500", "error_503", "slow", "drop"):
+        for f in ("error_500", "error_503", "slow", "drop", "lost"):
             v = getattr(self, f)
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"fault share {f} must be between 0 and 1, got {v}")
-        if self.error_500 + self.error_503 + self.drop > 1.0:
-            raise ValueError("error_500 + error_503 + drop must not exceed 1")
+        if self.error_500 + self.error_503 + self.drop + self.lost > 1.0:
+            raise ValueError("error_500 + error_503 + drop + lost must not exceed 1")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FaultSpec":
@@ -52,12 +54,12 @@ class FaultInjector:
         with self._lock:
             self.spec = spec
             self._rng = random.Random(spec.seed)
-            self.counts = {"500": 0, "503": 0, "slow": 0, "drop": 0}
+            self.counts = {"500": 0, "503": 0, "slow": 0, "drop": 0, "lost": 0}
 
     @property
     def active(self) -> bool:
         s = self.spec
-        return bool(s.error_500 or s.error_503 or s.slow or s.drop)
+        return bool(s.error_500 or s.error_503 or s.slow or s.drop or s.lost)
 
     def decide(self) -> tuple[str | None, float]:
         if not self.active:
@@ -76,6 +78,8 @@ class FaultInjector:
                 kind = "500"
             elif r < s.drop + s.error_500 + s.error_503:
                 kind = "503"
+            elif r < s.drop + s.error_500 + s.error_503 + s.lost:
+                kind = "lost"
             if kind:
                 self.counts[kind] += 1
             return kind, delay

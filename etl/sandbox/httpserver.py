@@ -13,6 +13,7 @@ A service subclasses `SandboxHandler`, implements `handle_api()`, and may add ad
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -85,7 +86,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         kind, delay = self.server.faults.decide()
         if delay:
             time.sleep(delay)
-        if kind == "drop":
+        if kind == "lost":
+            self.wfile = io.BytesIO()  # handled as usual; the answer goes nowhere
+            self.handle_api(body)
+        if kind in ("drop", "lost"):
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
