@@ -581,8 +581,12 @@ class SqlStateStore(StateStore):
     def _delete_keyed(self, table: str, keys: Iterable[SourceKey]) -> int:
         rows = sorted({(codec.fold_key(source), codec.fold_key(kind), codec.fold_key(source_id))
                        for source, kind, source_id in keys})  # key order, each row once
+        n = 0
         with self.transaction():
-            return self._exec_many(f"DELETE FROM {table} WHERE source = ? AND kind = ? AND source_id = ?", rows)
+            for chunk in chunked(rows, CHUNK // 3):  # many rows per statement: one round trip each
+                cond = " OR ".join(["(source = ? AND kind = ? AND source_id = ?)"] * len(chunk))
+                n += self._exec(f"DELETE FROM {table} WHERE {cond}", [part for key in chunk for part in key])
+        return n
 
     def iter_rejects(self, run_id: int | None = None, reason: str | None = None,
                      source: str | None = None, kind: str | None = None) -> Iterator[RejectRow]:
