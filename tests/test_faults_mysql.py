@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import secrets
-import subprocess
-import sys
-import threading
-import time
+from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
-import pymysql
 import pytest
 
 from etl.sandbox.generator.shop_a_ddl import ddl_statements
 from extractors.sql import open_sql_source
-from tests.conftest import _mysql_connect
+from tests.conftest import MYSQL_URL, _mysql_connect
+from tests.logged_run import Run
 from tests.tcp_proxy import TcpProxy
+from tests.test_extract_sql import PASSWORD, mysql_user  # noqa: F401 - the fixture: a user with a password
+from tests.test_full_load_e2e import Sandbox
 from transformers import shop_a
 
 pytestmark = [pytest.mark.mysql]
@@ -83,52 +81,11 @@ def test_a_connection_killed_mid_extract_resumes_after_the_last_row(big_shop: st
 
 # --- end to end: the CLI through a faulty network, then the CRM against the truth ---------------
 
-from tests.test_extract_sql import PASSWORD, mysql_user  # noqa: E402,F401 - a user with a password
-from tests.test_full_load_e2e import Sandbox  # noqa: E402
-
-
-class Run:
-    """`crm-etl ARGS` as a process of its own, its log lines collected as they come (the
-    extraction runs in a forked process, so only the process's stderr sees its warnings)."""
-
-    def __init__(self, box: Sandbox, args: list[str], env: dict[str, str]) -> None:
-        import os
-
-        self.lines: list[str] = []
-        self._seen = threading.Condition()
-        self.proc = subprocess.Popen([sys.executable, "-m", "etl", *args, "--log-level", "WARNING"],
-                                     env={**os.environ, **box.env, **env}, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:  # type: ignore[union-attr]
-            with self._seen:
-                self.lines.append(line)
-                self._seen.notify_all()
-        with self._seen:
-            self._seen.notify_all()
-
-    def wait_for(self, text: str, timeout: float = 60, context: object = None) -> None:
-        """Until a log line contains `text` (or the process ended without one: fail)."""
-        deadline = time.monotonic() + timeout
-        with self._seen:
-            while not any(text in line for line in self.lines):
-                assert self._reader.is_alive() and time.monotonic() < deadline, \
-                    f"no log line with {text!r} ({context}):\n{''.join(self.lines)[-3000:]}"
-                self._seen.wait(0.2)
-
-    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
-        out = self.proc.stdout.read()  # type: ignore[union-attr] - stderr is the reader thread's
-        self.proc.wait(timeout)
-        self._reader.join(timeout)
-        return self.proc.returncode, out, "".join(self.lines)
 
 
 @pytest.fixture
-def proxy() -> TcpProxy:
-    p = TcpProxy(urlsplit(_mysql_connect.__globals__["MYSQL_URL"]).port or 3306)
+def proxy() -> Iterator[TcpProxy]:
+    p = TcpProxy(urlsplit(MYSQL_URL).port or 3306)
     yield p
     p.close()
 
