@@ -18,48 +18,57 @@ from tests.fault_support import FaultBox
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
 
 KILL_SEED = 20261122
+# CRM write commands of each shop's clean load of this data (seed 11, scale 0.002)
+WRITES = {"shop-a": 349, "shop-b": 1484}
 
 
 def kill_points(seed: int) -> list[tuple[str, str, int]]:
-    """(shop, counter, n): kill the load when the emulator's `counter` has grown by `n` since the
-    process started. `lookups` (EGRUL) lands in the registry checks, before any CRM write;
-    `http_requests` (Bitrix24) is counted when a request arrives, so the kill lands while the
-    portal is still executing it (a batch whose answer the process never sees) or between two."""
+    """(shop, trigger, n), in order: kill the load when
+    - `lookups`: the registry has answered n more lookups (the run is in its registry checks);
+    - `http_requests`: the portal has received n more requests (counted on arrival: the run is
+      reading what the CRM holds, its first request still being answered);
+    - `writes`: the portal has executed n write commands of this shop's load in all (counted as
+      each command of a batch runs: the kill lands in the middle of a batch, whose answer the
+      process never reads). Seeded over the whole load, increasing: each rerun gets further."""
     rng = random.Random(seed)
     points = []
-    # a first run sends ~20 requests for shop A, ~50 for shop B (fewer as reruns resume)
-    for shop, lookups, points_in_crm, requests in (("shop-a", 60, 4, 6), ("shop-b", 150, 6, 10)):
-        points.append((shop, "lookups", rng.randint(1, lookups)))
-        points += [(shop, "http_requests", rng.randint(1, requests)) for _ in range(points_in_crm)]
+    for shop, writes in (("shop-a", 3), ("shop-b", 5)):
+        points.append((shop, "lookups", rng.randint(1, 60)))
+        points.append((shop, "http_requests", rng.randint(1, 3)))
+        points += [(shop, "writes", n) for n in sorted(rng.sample(range(20, int(WRITES[shop] * 0.9)), writes))]
     return points
 
 
 def test_sigkill_at_seeded_points_then_rerun_reaches_the_exact_truth(tmp_path, mysql_db):
-    """Twelve kill -9 at seeded points of both shops' loads (registry lookups, CRM reads, batches in
-    flight); every run resumes the last one's work. After the final clean runs the CRM is exactly
-    the truth: intents recorded before each write let the reruns find by ORIGIN_ID what the killed
-    processes created without hearing back."""
+    """kill -9 at twelve seeded points of both shops' loads (registry lookups, CRM reads, batches
+    half-executed); every run resumes the last one's work. After the final clean runs the CRM is
+    exactly the truth: intents recorded before each write let the reruns find by ORIGIN_ID what
+    the killed processes created without hearing back."""
     box = FaultBox(tmp_path, mysql_db, seed=11)
     try:
-        # a share of slow answers keeps batches in flight at the moment of a kill
-        box.crm_faults(slow=0.25, slow_seconds=0.2, seed=4)
         kills = Counter()
-        for shop, counter, n in kill_points(KILL_SEED):
-            read = box.egrul_stats if counter == "lookups" else box.stats
-            start = read()[counter]
+        shop_start: dict[str, int] = {}
+        for shop, trigger, n in kill_points(KILL_SEED):
+            # what the last killed run left in flight lands first (it must not count for this one)
+            box.wait_for(lambda: box.stats()["in_flight"] == 0, "the killed run's requests")
+            shop_start.setdefault(shop, box.writes())
+            if trigger == "writes":  # (a rerun may redo some: it must write at least one itself)
+                read, target = box.writes, max(shop_start[shop] + n, box.writes() + 1)
+            else:
+                read = (lambda: box.egrul_stats()["lookups"]) if trigger == "lookups" else \
+                    (lambda: box.stats()["http_requests"])
+                target = read() + n
             proc = box.spawn(shop, stderr=None)
             try:
-                box.wait_for(lambda: proc.poll() is not None or read()[counter] >= start + n,
-                             f"{shop}: {counter} +{n}")
+                box.wait_for(lambda: proc.poll() is not None or read() >= target, f"{shop}: {trigger} {n}")
             finally:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
-                    kills[counter] += 1
+                    kills[trigger] += 1
                 proc.wait(timeout=30)
-        assert sum(kills.values()) >= 10 and kills["lookups"] >= 1, kills
+        assert sum(kills.values()) >= 10 and kills["writes"] >= 6 and kills["lookups"] >= 1, kills
         with open_state(box.env["CRM_ETL_STATE"]) as state:
             assert sum(r.status == "running" for r in state.list_runs(limit=50)) == sum(kills.values())
-        box.crm_faults()
         for shop in ("shop-a", "shop-b"):
             result = box.invoke(shop)     # the rerun finishes the job
             assert result.exit_code == 0, result.output

@@ -48,6 +48,7 @@ class Stats:
     def reset(self) -> None:
         with self._lock:
             self.http_requests = 0
+            self.in_flight = 0            # requests being answered right now
             self.methods: Counter[str] = Counter()
             self.batch_commands = 0
             self.rejected: Counter[str] = Counter()
@@ -63,7 +64,8 @@ class Stats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"http_requests": self.http_requests, "methods": dict(self.methods),
+            return {"http_requests": self.http_requests, "in_flight": self.in_flight,
+                    "methods": dict(self.methods),
                     "batch_commands": self.batch_commands,
                     "rejected": {"QUERY_LIMIT_EXCEEDED": self.rejected["QUERY_LIMIT_EXCEEDED"],
                                  "OPERATION_TIME_LIMIT": self.rejected["OPERATION_TIME_LIMIT"]},

@@ -8,7 +8,7 @@ credentials (401 INVALID_CREDENTIALS), method (404 ERROR_METHOD_NOT_FOUND), oper
 (429 OPERATION_TIME_LIMIT), then the call; one SQLite transaction per request.
 
 Admin routes (besides the base's health and faults):
-    GET  /_sandbox/stats         counters: HTTP requests, calls per method (batch commands
+    GET  /_sandbox/stats         counters: HTTP requests (and in flight now), calls per method (batch commands
                                  included), batch commands run, 503/429 refusals, errors, rows
     POST /_sandbox/reset-stats   zero the counters
     GET  /_sandbox/config        rate, burst, operating_limit, operating_window (600 s; shorter for
@@ -50,9 +50,16 @@ class Bitrix24Handler(SandboxHandler):
         log.debug("%s %s", self.address_string(), redact_url(format % args))
 
     def _dispatch(self) -> None:
-        if not self.path.startswith("/_sandbox/"):
-            self.portal.stats.count("http_requests")
-        super()._dispatch()
+        if self.path.startswith("/_sandbox/"):
+            super()._dispatch()
+            return
+        stats = self.portal.stats
+        stats.count("http_requests")
+        stats.count("in_flight")
+        try:
+            super()._dispatch()
+        finally:
+            stats.count("in_flight", -1)
 
     def fault_body(self, status: int) -> tuple[int, dict[str, Any]]:
         if status == 503:
