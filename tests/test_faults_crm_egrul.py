@@ -5,13 +5,18 @@ generator's ground truth: no duplicate, nothing missing, every reject the truth'
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
+import requests
 
 from etl.sandbox.egrul import start_egrul
 from etl.state import open_state
 from tests.fault_support import FaultBox
+from validators.egrul.breaker import OutageBreaker
+from validators.egrul.dadata import DadataProvider
+from validators.egrul.provider import LookupFailed
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
 
@@ -178,3 +183,38 @@ def test_egrul_quota_exhausted_mid_run_parks_the_rest_until_it_resets(tmp_path, 
         box.check_exact()
     finally:
         box.stop()
+
+
+def test_egrul_breaker_stops_asking_a_dead_registry_and_a_probe_resumes(egrul):
+    """Three lookups in a row fail: the next ones fail at once without a request; once the
+    registry answers again, the first probe closes the breaker."""
+    faults = egrul.url + "/_sandbox/faults"
+    requests.post(faults, json={"error_503": 1.0, "seed": 1}, timeout=5).raise_for_status()
+    asked = lambda: requests.get(egrul.url + "/_sandbox/stats", timeout=5).json()["requests"]  # noqa: E731
+    provider = OutageBreaker(DadataProvider(egrul.base_url, egrul.token, rate=None, max_retries=1, backoff=0.01),
+                             failures=3, probe_every=0.2)
+    try:
+        for inn in ("7707083893", "7736207543", "7702070139"):
+            with pytest.raises(LookupFailed):
+                provider.lookup(inn)
+        assert provider.outage is not None
+        before = asked()
+        with pytest.raises(LookupFailed, match="registry is down"):
+            provider.lookup("7728168971")
+        assert asked() == before and provider.not_asked == 1
+        requests.post(faults, json={}, timeout=5).raise_for_status()
+        deadline = time.monotonic() + 30
+
+        def answered() -> bool:
+            try:
+                return provider.lookup("7728168971").inn == "7728168971"
+            except LookupFailed:
+                assert time.monotonic() < deadline, "the breaker never let a probe through"
+                time.sleep(0.05)
+                return False
+
+        while not answered():
+            pass
+        assert provider.outage is None
+    finally:
+        provider.close()
