@@ -5,9 +5,14 @@ Timestamps are timezone-aware UTC datetimes (or None when the source has none).
 """
 from __future__ import annotations
 
+import dataclasses
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +113,46 @@ def from_json_dict(data: dict[str, Any]) -> Company | Contact:
     if cls is Company:
         data["bank_accounts"] = tuple(BankAccount(**b) for b in data.get("bank_accounts") or ())
     return cls(**data)
+
+
+# --- fast construction from field values ---------------------------------------------------------
+# A frozen dataclass's __init__ sets each field through object.__setattr__, and dataclasses.replace
+# walks the fields in Python first: together half of what rebuilding or enriching a record costs,
+# at once per record of a load. A generated function that sets the slots directly makes the same
+# object (the DTOs have no __post_init__) two to three times faster.
+
+def _builder(cls: type) -> Callable[..., Any]:
+    """A module-level function `_build_<Class>(*field values)` (pickle finds it by name)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    if any(not f.init for f in dataclasses.fields(cls)) or "__post_init__" in vars(cls):
+        raise TypeError(f"{cls.__name__} is more than its fields: build it with its constructor")
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls,
+                             **{f"_set_{n}": vars(cls)[n].__set__ for n in names}}  # slot descriptors
+    lines = [f"def _build_{cls.__name__}({', '.join(names)}):", "    o = _new(_cls)",
+             *(f"    _set_{n}(o, {n})" for n in names), "    return o"]
+    exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own field names
+    build = scope[f"_build_{cls.__name__}"]
+    build.__module__ = __name__
+    globals()[build.__name__] = build
+    return build
+
+
+FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in (Phone, BankAccount, Company, Contact, Reject)}
+BUILD: dict[type, Callable[..., Any]] = {cls: _builder(cls) for cls in FIELDS}
+VALUES: dict[type, Callable[[Any], tuple]] = {
+    cls: (operator.attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),)))
+    for cls, names in FIELDS.items()}
+_POSITION = {cls: {n: i for i, n in enumerate(names)} for cls, names in FIELDS.items()}
+
+
+def evolve(obj: T, **changes: Any) -> T:
+    """`dataclasses.replace` for the DTOs (same result, about twice as fast)."""
+    cls = type(obj)
+    values = list(VALUES[cls](obj))
+    position = _POSITION[cls]
+    for name, value in changes.items():
+        if name not in position:
+            raise TypeError(f"{cls.__name__} has no field {name!r}")
+        values[position[name]] = value
+    return BUILD[cls](*values)

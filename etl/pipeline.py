@@ -24,11 +24,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sized
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 from etl import rejects
-from etl.dto import Company, Contact, Reject, from_json_dict, to_json_dict
+from etl.dto import Company, Contact, Reject, evolve, from_json_dict, to_json_dict
 from etl.producer import ExtractionProcess, can_fork, tuned_collector
 from etl.state.base import PendingItem, StateStore, run_in_transaction
 from loaders.crm_loader import CompanyJob, CrmLoader, PersonJob
@@ -76,7 +75,7 @@ def offline_check(item: Item) -> Item:
             return Reject(item.source, item.source_id, "company", reason, f"INN {item.inn!r}",
                           to_json_dict(item))
         if inn != item.inn:
-            return replace(item, inn=inn)
+            return evolve(item, inn=inn)
     return item
 
 
@@ -392,7 +391,7 @@ class Pipeline:
             else:
                 inn, bitrix_id = outcome[1], outcome[2]
                 company_ids[inn] = bitrix_id
-                ready.append(c if c.company_inn == inn else replace(c, company_inn=inn))
+                ready.append(c if c.company_inn == inn else evolve(c, company_inn=inn))
         self._reject(rejected)
         self._park(parked)
         return ready, company_ids

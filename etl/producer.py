@@ -18,21 +18,19 @@ pipeline takes them in order, exactly as it took them from its extraction thread
 - Callbacks the source calls while it is read (a progress bar's byte count) run in the
   extraction process unless wrapped with `relay`: then they run in the pipeline's process.
 
-Records cross the pipe pickled; a DTO is pickled as its field values and rebuilt by a function
-generated here that sets its slots directly (the generic pickling of a frozen dataclass goes
+Records cross the pipe pickled; a DTO is pickled as its field values and rebuilt by
+`etl.dto.BUILD`, which sets its slots directly (the generic pickling of a frozen dataclass goes
 through a Python-level `__setstate__`, and its `__init__` through `object.__setattr__` per field:
-two to three times slower). The DTOs have no `__post_init__`: the object is the same either way.
+two to three times slower).
 """
 from __future__ import annotations
 
 import copyreg
-import dataclasses
 import gc
 import io
 import itertools
 import logging
 import multiprocessing
-import operator
 import os
 import pickle
 import signal
@@ -41,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from etl.dto import BankAccount, Company, Contact, Phone, Reject
+from etl.dto import BUILD, VALUES, BankAccount, Company, Contact, Phone, Reject
 
 log = logging.getLogger(__name__)
 
@@ -80,28 +78,8 @@ def tuned_collector() -> Iterator[None]:
 
 # --- pickling DTOs ---------------------------------------------------------------------------
 
-def _builder(cls: type) -> Callable[..., Any]:
-    """A module-level function (so pickle finds it by name) making a `cls` from its field values."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    if any(not f.init for f in dataclasses.fields(cls)) or "__post_init__" in vars(cls):
-        raise TypeError(f"{cls.__name__} is more than its fields: build it with its constructor")
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls,
-                             **{f"_set_{n}": vars(cls)[n].__set__ for n in names}}  # slot descriptors
-    lines = [f"def _build_{cls.__name__}({', '.join(names)}):", "    o = _new(_cls)",
-             *(f"    _set_{n}(o, {n})" for n in names), "    return o"]
-    exec("\n".join(lines), scope)  # noqa: S102 - generated from the dataclass's own field names
-    build = scope[f"_build_{cls.__name__}"]
-    build.__module__ = __name__
-    globals()[build.__name__] = build
-    return build
-
-
 def _by_fields(cls: type) -> Callable[[Any], tuple]:
-    build = _builder(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    if len(names) == 1:
-        return lambda obj: (build, (getattr(obj, names[0]),))
-    values = operator.attrgetter(*names)   # a tuple, in field order
+    build, values = BUILD[cls], VALUES[cls]
     return lambda obj: (build, values(obj))
 
 

@@ -14,11 +14,11 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from etl import rejects
-from etl.dto import Company
+from etl.dto import Company, evolve
 from etl.state.base import EgrulCacheEntry
 from validators.egrul.provider import LookupFailed, LookupResult, ProviderRefused, RegistryProvider
 
@@ -46,7 +46,7 @@ def verdict_from_result(result: LookupResult, cached: bool) -> Verdict:
 
 def enrich(company: Company, result: LookupResult) -> Company:
     """The registry is authoritative for the legal name, legal form, KPP, OGRN and address."""
-    return replace(
+    return evolve(
         company,
         name=result.short_name or company.name,
         full_name=result.full_name or company.full_name,
@@ -96,6 +96,14 @@ class EgrulGate:
         if self.refused is not None:
             raise self.refused
         return self.provider.lookup(inn)
+
+    def forget_failures(self) -> None:
+        """Ask the registry again for the INNs that failed or were refused so far. A consumer runs
+        for weeks: it calls this before each batch, or an INN refused once (quota) would stay
+        parked until the process restarts."""
+        with self._lock:
+            self._failed.clear()
+            self.refused = None
 
     def flush(self) -> None:
         """Write the answers gathered since the last flush to the cache (the loader calls it per chunk)."""
