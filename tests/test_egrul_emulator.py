@@ -329,3 +329,20 @@ def test_registry_with_bom_and_without_final_newline(tmp_path):
 def test_missing_registry_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="registry"):
         start_egrul(tmp_path / "nope.jsonl")
+
+
+def test_registry_lines_read_back_exactly_whatever_their_numbers(tmp_path):
+    from etl.sandbox.egrul import load_registry
+
+    plain = {"inn": "7707083893", "ogrn_date": 1440201600000, "capital": {"value": 10000.5}, "x": None}
+    big = {"inn": "7707083894", "serial": 123456789012345678901234567890, "neg": -98765432109876543210}
+    for rows in ([plain], [plain, big]):  # orjson reads the first file, the standard library the second
+        path = tmp_path / f"registry{len(rows)}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        registry = load_registry(path)
+        try:
+            for row in rows:
+                (found,) = registry.find(row["inn"])
+                assert found == row and repr(found) == repr(row)
+        finally:
+            registry.close()
