@@ -13,6 +13,13 @@ idempotent loader makes a redelivery harmless.
   signal exits at once.
 - Static membership (`group.instance.id`) from --instance-id / CRM_ETL_INSTANCE, so a restart by
   supervisord does not rebalance the group.
+- A rebalance while a batch is in hand (another consumer joins, one leaves): the batch is still
+  loaded, but offsets are committed only for partitions this consumer still owns; a revoked
+  partition's new owner reads those messages again from the last commit (harmless: idempotent
+  load). Partitions assigned during a paused retry are paused too, and a message fetched while
+  waiting is put back (seek), never dropped: a later commit must not cover a message not loaded.
+- The broker restarting: the client reconnects by itself; a commit that fails meanwhile is logged
+  and the messages come again (at least once).
 """
 from __future__ import annotations
 
@@ -240,20 +247,35 @@ class ChangeConsumer:
                 delay = min(delay * 2, 60.0)
 
     def _paused_wait(self, seconds: float) -> bool:
-        """Wait with the partitions paused but polling (stays in the group). False if stopped."""
-        assignment = list(self._assignment)
-        if assignment:
-            self.consumer.pause(assignment)
+        """Wait with the partitions paused but polling (stays in the group). False if stopped.
+
+        A rebalance meanwhile assigns partitions that are not paused: a message they deliver is
+        put back (seek to it) and its partition paused, so it is read again after the wait."""
+        from confluent_kafka import TopicPartition
+
+        # everything paused here is resumed at the end, owned by then or not: librdkafka keeps a
+        # partition's pause across a revoke, and a partition coming back paused would never be read
+        paused = {(tp.topic, tp.partition) for tp in self._assignment}
+        if paused:
+            self.consumer.pause(list(self._assignment))
         try:
             end = time.monotonic() + seconds
             while time.monotonic() < end:
                 if self.stop.is_set():
                     return False
-                self.consumer.consume(num_messages=1, timeout=min(0.5, max(0.0, end - time.monotonic())))
+                for msg in self.consumer.consume(num_messages=1, timeout=min(0.5, max(0.0, end - time.monotonic()))):
+                    if msg.error() is None:
+                        back = TopicPartition(msg.topic(), msg.partition(), msg.offset())
+                        self.consumer.pause([back])
+                        self.consumer.seek(back)
+                        paused.add((back.topic, back.partition))
+                        self.counts["put_back_while_paused"] += 1
+                        log.info("%s[%d] was assigned while a batch waits: offset %d put back for later",
+                                 back.topic, back.partition, back.offset)
             return True
         finally:
-            if assignment:
-                self.consumer.resume(assignment)
+            if paused:
+                self.consumer.resume([TopicPartition(t, p) for t, p in sorted(paused)])
 
     def _dead_letters(self, dead: list[tuple[Any, str]]) -> None:
         for msg, why in dead:
@@ -281,7 +303,16 @@ class ChangeConsumer:
         for msg in batch:
             key = (msg.topic(), msg.partition())
             last[key] = max(last.get(key, -1), msg.offset())
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        owned = {(tp.topic, tp.partition) for tp in self._assignment}
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items() if (t, p) in owned]
+        if len(offsets) < len(last):
+            # revoked while the batch was loaded: not ours to commit (it could move the new owner's
+            # offset back, or past what it has not loaded yet); the new owner reads them again
+            log.info("not committing %d partition(s) revoked during the batch: their new owner reads them again",
+                     len(last) - len(offsets))
+            self.counts["commits_skipped_revoked"] += len(last) - len(offsets)
+        if not offsets:
+            return
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as e:

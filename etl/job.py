@@ -390,6 +390,7 @@ def run_consume(settings: Settings, shop_name: str, opts, *, argv: str = "") -> 
                             counts=counts, normalize=normalize_name, conflict=names_conflict)
 
         def guarded(work):
+            gate.forget_failures()  # each batch asks again: what failed earlier may have recovered
             try:
                 work()
             except (PortalUnavailable, OutcomeUnknown, StateError, OSError) as e:

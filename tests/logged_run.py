@@ -31,11 +31,15 @@ class Run:
         with self._seen:
             self._seen.notify_all()
 
-    def wait_for(self, text: str, timeout: float = 60, context: object = None) -> None:
-        """Until a log line contains `text` (or the process ended without one: fail)."""
+    def count(self, text: str) -> int:
+        with self._seen:
+            return sum(text in line for line in self.lines)
+
+    def wait_for(self, text: str, timeout: float = 60, context: object = None, times: int = 1) -> None:
+        """Until `times` log lines contain `text` (or the process ended first: fail)."""
         deadline = time.monotonic() + timeout
         with self._seen:
-            while not any(text in line for line in self.lines):
+            while sum(text in line for line in self.lines) < times:
                 assert self._reader.is_alive() and time.monotonic() < deadline, \
                     f"no log line with {text!r} ({context}):\n{''.join(self.lines)[-3000:]}"
                 self._seen.wait(0.2)
