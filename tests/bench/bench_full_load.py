@@ -191,7 +191,8 @@ def _exports(data: Path) -> list[str]:
 
 
 class Sampler:
-    """The portal's admitted-request count, read every 0.25 s while a load runs."""
+    """The portal's admitted-request count, read every second while a load runs (the emulator
+    counts its tables for each read: more often would slow it down)."""
 
     def __init__(self, services: Services) -> None:
         import threading
@@ -204,7 +205,7 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             self.samples.append((time.monotonic(), self.services.admitted()))
-            self._stop.wait(0.25)
+            self._stop.wait(1.0)
 
     def __enter__(self) -> "Sampler":
         self._thread.start()
