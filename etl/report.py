@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from etl.state.base import RunInfo
+from etl.state.base import RunInfo, shown_status
 
 ACTIONS = ("created", "enriched", "found", "unchanged", "failed", "dry_run")
 
@@ -21,7 +21,7 @@ def funnel(run: RunInfo) -> dict[str, Any]:
             kind, reason = key[len("rejected_"):].split(":", 1)
             rejected.setdefault(kind, {})[reason] = int(value)
     return {
-        "run": run.run_id, "mode": run.mode, "source": run.source, "status": run.status,
+        "run": run.run_id, "mode": run.mode, "source": run.source, "status": shown_status(run),
         "started_at": run.started_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "seconds": c.get("seconds"),
         "error": c.get("error") or "",

@@ -139,3 +139,21 @@ def test_report_rejects_and_status_commands(sandbox):
     assert r.output.splitlines()[0] == "source,kind,source_id,reason,detail,run_id,rejected_at"
     r = CliRunner().invoke(main, ["status"], env=sandbox.env)
     assert r.exit_code == 0 and "full" in r.output and "shop-a" in r.output
+
+
+def test_a_run_whose_process_died_is_shown_as_interrupted(tmp_path):
+    """A run killed before it could record its end stays `running` in the store; report and status
+    show it as interrupted once its process is gone, and a live run as running."""
+    state = tmp_path / "state.sqlite"
+    code = ("import sys; from etl.state import open_state\n"
+            "with open_state(sys.argv[1]) as s: print(s.start_run('full', 'shop-a', 'crm-etl full shop-a'))")
+    dead = subprocess.run([sys.executable, "-c", code, str(state)], capture_output=True, text=True, check=True)
+    with open_state(str(state)) as s:
+        live = s.start_run("full", "shop-b", "crm-etl full shop-b")   # this process: alive
+    env = {"CRM_ETL_STATE": str(state)}
+    r = CliRunner().invoke(main, ["status", "--format", "json"], env=env)
+    assert r.exit_code == 0, r.output
+    shown = {run["run"]: run["status"] for run in json.loads(r.output)["runs"]}
+    assert shown == {int(dead.stdout): "interrupted", live: "running"}
+    r = CliRunner().invoke(main, ["report", "--run", dead.stdout.strip(), "--format", "json"], env=env)
+    assert r.exit_code == 0 and json.loads(r.output)["status"] == "interrupted", r.output

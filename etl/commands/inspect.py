@@ -75,13 +75,14 @@ def status_command(fmt: str, config_path: str | None, log_level: str) -> None:
     """Where things stand: recent runs, current rejects and pending records by reason."""
     from etl.report import funnel, render_text  # noqa: F401
     from etl.state import open_state
+    from etl.state.base import shown_status
 
     settings = settings_from(config_path, log_level)
     with open_state(settings.state) as state:
         runs = state.list_runs(limit=10)
         data = {
             "state": state.location,
-            "runs": [{"run": r.run_id, "mode": r.mode, "source": r.source, "status": r.status,
+            "runs": [{"run": r.run_id, "mode": r.mode, "source": r.source, "status": shown_status(r),
                       "started_at": r.started_at.isoformat(),
                       "finished_at": r.finished_at.isoformat() if r.finished_at else None} for r in runs],
             "rejects": state.count_rejects(),

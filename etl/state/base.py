@@ -26,6 +26,7 @@ Semantics worth knowing (details on each method):
 """
 from __future__ import annotations
 
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -83,6 +84,17 @@ class RunInfo:
     argv: str = ""             # the command line, secrets scrubbed
     host: str = ""
     pid: int = 0
+
+
+def shown_status(run: RunInfo) -> str:
+    """The run's status for people: a run still marked running whose process is gone from this
+    host ended without recording its end (killed, or its state store was locked) - "interrupted"."""
+    if run.status == RUNNING and run.host == socket.gethostname():
+        from etl.state.sql import pid_alive
+
+        if not pid_alive(run.pid):
+            return "interrupted"
+    return run.status
 
 
 @dataclass(frozen=True, slots=True)
