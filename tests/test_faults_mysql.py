@@ -111,6 +111,7 @@ def _restart_mid_run(run: Run, proxy: TcpProxy) -> None:
     proxy.up()
 
 
+@pytest.mark.slow
 def test_full_load_through_an_outage_cuts_and_a_restart_reaches_the_truth(
         tmp_path, mysql_db: str, mysql_user: str, proxy: TcpProxy) -> None:
     box = Sandbox(tmp_path, mysql_db, seed=21, scale=0.002, rate=1000, burst=1000)
@@ -176,6 +177,7 @@ def _unhide(dsn: str) -> None:
     conn.close()
 
 
+@pytest.mark.slow
 def test_delta_through_cuts_and_a_restart_brings_exactly_the_rest(
         tmp_path, mysql_db: str, mysql_user: str, proxy: TcpProxy) -> None:
     """The full load sees the replica before its newest 40 % of companies were written; the delta
