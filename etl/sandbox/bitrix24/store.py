@@ -211,9 +211,12 @@ class Store:
 
     def find_by_norm(self, type_id: str, norms: list[str], entity: str, limit: int) -> list[int]:
         marks = ",".join("?" * len(norms))
+        # by the norm index: left to itself SQLite walks all of the entity's values in id order (to
+        # spare the sort), a cost that grows with the CRM (36 ms instead of 1 ms at 124k values)
         return [r[0] for r in self._conn.execute(
-            f"SELECT DISTINCT entity_id FROM multifield WHERE type_id = ? AND entity = ? AND norm IN ({marks}) "
-            f"ORDER BY entity_id LIMIT ?", (type_id, entity, *norms, limit))]
+            f"SELECT DISTINCT entity_id FROM multifield INDEXED BY multifield_norm"
+            f" WHERE type_id = ? AND entity = ? AND norm IN ({marks}) ORDER BY entity_id LIMIT ?",
+            (type_id, entity, *norms, limit))]
 
     # --- contact <-> company links --------------------------------------------------------------
     def links(self, contact_id: int) -> list[tuple[int, int, int, str]]:
