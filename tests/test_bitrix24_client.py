@@ -221,9 +221,8 @@ def test_query_limit_from_a_competing_client_is_retried_transparently():
 
 
 def _short_operating_window(server, seconds=2.0):
-    """The emulator's operating window is the portal's 10 minutes; its /_sandbox/config has no
-    knob for it, so shrink the bucket length in-process (10 buckets -> `seconds`)."""
-    server.portal.operating.BUCKET_SECONDS = seconds / 10
+    """The emulator's operating window is the portal's 10 minutes: shrink it to `seconds`."""
+    admin(server, "config", {"operating_window": seconds})
 
 
 def test_operating_limit_429_is_waited_out_until_the_reset():
